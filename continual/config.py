@@ -1,0 +1,126 @@
+"""Typed configuration: one dataclass per concern, validated on construction.
+
+A run is described by an :class:`ExperimentConfig` (one strategy, one seed); the CLI builds one
+per (strategy, seed) of the grid it is given. ``--set section.key=value`` overrides any field of
+the stream, model and training sections, and ``--set strategy.key=value`` a strategy's
+hyperparameter.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from .errors import UserError
+
+PRECISIONS = ("fp32", "bf16")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _positive(name: str, value: Optional[float]) -> None:
+    if value is not None and value <= 0:
+        raise UserError(f"{name} must be positive, got {value}: give a number above 0")
+
+
+@dataclass
+class StreamConfig:
+    stream: str = field(default="icd10cm-chapters", metadata={"help": "built-in stream name (see --list-streams)"})
+    experiences: Optional[int] = field(default=None, metadata={"help": "number of experiences T (default: the stream's own)"})
+    train_per_class: int = field(default=200, metadata={"help": "upper bound on training examples per class"})
+    test_per_class: int = field(default=50, metadata={"help": "upper bound on test examples per class"})
+    max_length: int = field(default=128, metadata={"help": "tokens per text; longer texts are truncated (share reported)"})
+    class_order: Optional[list] = field(default=None, metadata={"help": "explicit class order (class ids), else drawn from the seed"})
+    cache_dir: Optional[str] = field(default=None, metadata={"help": "tokenization cache folder (default ~/.cache/continual-medical)"})
+    no_cache: bool = field(default=False, metadata={"help": "keep no tokenization cache on disk"})
+
+    def __post_init__(self) -> None:
+        for name in ("experiences", "train_per_class", "test_per_class", "max_length"):
+            _positive(f"--{name.replace('_', '-')}", getattr(self, name))
+        if self.max_length < 8:
+            raise UserError(f"--max-length {self.max_length} is too short: use at least 8 tokens")
+
+
+@dataclass
+class ModelConfig:
+    model: Optional[str] = field(default=None, metadata={"help": "Hugging Face name or local folder (default: packaged all-MiniLM-L6-v2)"})
+    head: Optional[str] = field(default=None, metadata={"help": "incremental | fixed (default: the scenario's own)"})
+    pooling: str = field(default="mean", metadata={"help": "mean | cls"})
+
+    def __post_init__(self) -> None:
+        if self.head is not None and self.head not in ("incremental", "multi", "fixed"):
+            raise UserError(f"--head {self.head} is unknown: use incremental, multi or fixed")
+        if self.pooling not in ("mean", "cls"):
+            raise UserError(f"pooling {self.pooling!r} is unknown: use mean or cls")
+
+
+@dataclass
+class TrainingConfig:
+    epochs: int = field(default=1, metadata={"help": "training epochs per experience"})
+    batch_size: int = field(default=32, metadata={"help": "training batch size"})
+    eval_batch_size: int = field(default=256, metadata={"help": "evaluation batch size"})
+    lr: float = field(default=1e-4, metadata={"help": "AdamW learning rate"})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
+    device: str = field(default="auto", metadata={"help": "auto | cpu | cuda"})
+    precision: str = field(default="fp32", metadata={"help": "fp32 | bf16 (autocast)"})
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_batch_size", "lr"):
+            _positive(f"--{name.replace('_', '-')}", getattr(self, name))
+        if self.weight_decay < 0:
+            raise UserError("weight_decay must be 0 or more")
+        if self.device not in DEVICES:
+            raise UserError(f"--device {self.device} is unknown: use auto, cpu or cuda")
+        if self.precision not in PRECISIONS:
+            raise UserError(f"--precision {self.precision} is unknown: use fp32 or bf16")
+
+
+@dataclass
+class ExperimentConfig:
+    """Everything one run (one strategy, one seed) depends on."""
+
+    strategy: str = "ewc"
+    seed: int = 0
+    out: str = "results"
+    stream: StreamConfig = field(default_factory=StreamConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    strategy_params: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+SECTIONS = {"stream": StreamConfig, "model": ModelConfig, "training": TrainingConfig}
+
+
+def _coerce(field_obj: dataclasses.Field, text: str) -> Any:
+    default = field_obj.default
+    kind = field_obj.type if isinstance(field_obj.type, str) else getattr(field_obj.type, "__name__", "")
+    try:
+        if isinstance(default, bool) or "bool" in kind:
+            lowered = text.lower()
+            if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return lowered in ("true", "1", "yes")
+        if "int" in kind:
+            return int(text)
+        if "float" in kind:
+            return float(text)
+        if "list" in kind:
+            return [int(v) if v.strip().lstrip("-").isdigit() else v.strip() for v in text.split(",")]
+    except ValueError:
+        raise UserError(f"--set: {field_obj.name} expects a {kind}, got {text!r}") from None
+    return text
+
+
+def apply_section_override(values: dict[str, dict[str, Any]], key: str, text: str) -> None:
+    """Record ``--set section.field=value`` into ``values[section][field]`` (typed), or raise."""
+    section, _, name = key.partition(".")
+    fields = {f.name: f for f in dataclasses.fields(SECTIONS[section])}
+    if name not in fields:
+        from strategies.registry import closest
+
+        raise UserError(
+            f"--set {key}: the {section} section has no field {name!r}{closest(name, fields)}"
+        )
+    values.setdefault(section, {})[name] = _coerce(fields[name], text)

@@ -1,0 +1,188 @@
+"""The run: stream -> benchmark -> strategy -> accuracy matrix -> metrics -> results files."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from .config import ExperimentConfig
+from .errors import UserError
+
+
+@dataclass
+class RunResult:
+    """What one run returns: the metrics.json content, where it was written, and checks."""
+
+    metrics: dict
+    run_dir: Optional[Path]
+    avalanche_accuracy: list[list[float]] = field(default_factory=list)
+    avalanche_initial_accuracy: list[float] = field(default_factory=list)
+
+
+def resolve_device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was given but no CUDA device is available: use --device cpu or auto")
+    return torch.device(name)
+
+
+def build_stream(config: ExperimentConfig):
+    from streams import BUILTIN_STREAMS
+    from strategies.registry import closest
+
+    name = config.stream.stream
+    if name not in BUILTIN_STREAMS:
+        raise UserError(f"unknown stream {name!r}{closest(name, BUILTIN_STREAMS)}: see --list-streams")
+    try:
+        return BUILTIN_STREAMS[name].build(
+            seed=config.seed,
+            n_experiences=config.stream.experiences,
+            train_per_class=config.stream.train_per_class,
+            test_per_class=config.stream.test_per_class,
+            class_order=config.stream.class_order,
+        )
+    except ValueError as err:
+        raise UserError(str(err)) from None
+
+
+def run_dir_for(config: ExperimentConfig, stream_name: str) -> Path:
+    return Path(config.out) / stream_name / config.strategy / f"seed-{config.seed}"
+
+
+def _default_head(scenario: str) -> str:
+    return {"class": "incremental", "domain": "incremental", "task": "multi"}[scenario]
+
+
+def run_experiment(config: ExperimentConfig, *, stream=None, progress: bool = True,
+                   write: bool = True) -> RunResult:
+    """Train one strategy through the stream and measure the accuracy matrix.
+
+    The untrained model is evaluated once on every test experience (``initial_accuracy``, the b of
+    forward transfer); after each training experience the model is evaluated on all of them.
+    ``stream`` replaces the configured built-in stream (tests pass small synthetic ones).
+    """
+    import torch
+    from avalanche.evaluation.metrics import accuracy_metrics
+    from avalanche.training.plugins import EvaluationPlugin
+    from avalanche.training.templates import SupervisedTemplate
+
+    from strategies import STRATEGIES, StrategyContext, parse_strategy, resolve_params
+    from streams.tokenization import default_cache_dir
+
+    from . import metrics as metric_functions
+    from . import results
+    from .benchmark import make_benchmark, tokenize_stream
+    from .model import build_model, load_encoder_and_tokenizer
+    from .training import (PeakMemory, derived_seed, prediction_collector, progress_plugin,
+                           reseed_global, text_template)
+
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    canonical, components = parse_strategy(config.strategy)
+    config.strategy = canonical
+    device = resolve_device(config.training.device)
+    reseed_global(config.seed, 0)
+    if stream is None:
+        stream = build_stream(config)
+    for name in components:
+        if stream.scenario not in STRATEGIES[name].scenarios:
+            raise UserError(
+                f"strategy {name!r} does not support the {stream.scenario}-incremental scenario of "
+                f"stream {stream.name!r} (it supports: {', '.join(STRATEGIES[name].scenarios)})"
+            )
+    params = {name: resolve_params(name, config.strategy_params.get(name, {})) for name in components}
+
+    with PeakMemory() as memory:
+        encoder, tokenizer = load_encoder_and_tokenizer(config.model.model)
+        cache_dir = None if config.stream.no_cache else Path(config.stream.cache_dir or default_cache_dir())
+        packed = tokenize_stream(stream, tokenizer, max_length=config.stream.max_length, cache_dir=cache_dir)
+        benchmark = make_benchmark(stream, packed)
+        head = config.model.head or _default_head(stream.scenario)
+        torch.manual_seed(derived_seed(config.seed, 1))
+        model = build_model(encoder, head=head, n_classes=stream.n_classes, pooling=config.model.pooling)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=config.training.lr,
+                                      weight_decay=config.training.weight_decay)
+        context = StrategyContext(
+            scenario=stream.scenario, batch_size=config.training.batch_size,
+            eval_batch_size=config.training.eval_batch_size, epochs=config.training.epochs,
+            device=device, n_classes=stream.n_classes, seed=config.seed,
+        )
+        plugins, template, template_kwargs = [], None, {}
+        for name in components:
+            parts = STRATEGIES[name].build(params[name], context)
+            plugins.extend(parts.plugins)
+            if parts.template is not None:
+                template = parts.template
+            template_kwargs.update(parts.template_kwargs)
+        collector = prediction_collector()
+        evaluator = EvaluationPlugin(accuracy_metrics(experience=True), loggers=[])
+        strategy = text_template(template or SupervisedTemplate)(
+            model=model, optimizer=optimizer, criterion=torch.nn.CrossEntropyLoss(),
+            train_mb_size=config.training.batch_size, train_epochs=config.training.epochs,
+            eval_mb_size=config.training.eval_batch_size, device=device,
+            plugins=[*plugins, collector, progress_plugin(progress)], evaluator=evaluator,
+            eval_every=-1, **template_kwargs,
+        )
+        strategy.run_seed = config.seed
+
+        def evaluate() -> tuple[list[float], list[float]]:
+            collector.reset()
+            reported = strategy.eval(benchmark.test_stream)
+            ours = [collector.accuracy(e) for e in range(len(stream.experiences))]
+            theirs = [
+                float(reported[f"Top1_Acc_Exp/eval_phase/test_stream/Task{exp.task:03d}/Exp{e:03d}"])
+                for e, exp in enumerate(stream.experiences)
+            ]
+            return ours, theirs
+
+        initial, initial_avalanche = evaluate()
+        matrix, matrix_avalanche, train_seconds, eval_seconds = [], [], [], []
+        for exp_id, experience in enumerate(benchmark.train_stream):
+            reseed_global(config.seed, 100 + exp_id)
+            start = time.perf_counter()
+            strategy.train(experience)
+            train_seconds.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            row, row_avalanche = evaluate()
+            eval_seconds.append(time.perf_counter() - start)
+            matrix.append(row)
+            matrix_avalanche.append(row_avalanche)
+
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    summary = metric_functions.summarize(matrix, initial, fwt_defined=not (
+        stream.scenario == "class" and head == "incremental"))
+    metrics = {
+        "stream": stream.name,
+        "strategy": canonical,
+        "seed": config.seed,
+        "scenario": stream.scenario,
+        "experiences": [e.summary() for e in stream.experiences],
+        "accuracy_matrix": matrix,
+        "initial_accuracy": initial,
+        **summary,
+        "train_seconds": train_seconds,
+        "eval_seconds": eval_seconds,
+        "peak_rss_mb": memory.peak_mb,
+        "trainable_parameters": trainable,
+    }
+    run_dir = None
+    if write:
+        run_dir = run_dir_for(config, stream.name)
+        run_config = {
+            "config": config.to_dict(),
+            "strategy_hyperparameters": params,
+            "head": head,
+            "device": str(device),
+            "stream": stream.summary(),
+            "max_length": config.stream.max_length,
+            "padded_length": packed.length,
+            "truncated_share": packed.truncated_share,
+            "started": started,
+            "torch_threads": torch.get_num_threads(),
+            **results.provenance(),
+        }
+        results.write_run(run_dir, metrics, run_config)
+    return RunResult(metrics, run_dir, matrix_avalanche, initial_avalanche)

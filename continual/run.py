@@ -1,0 +1,237 @@
+"""``python -m continual.run``: parse flags into configs and call :func:`run_experiment`.
+
+Arguments are checked before the heavy imports (torch, transformers, Avalanche), so a typo costs
+a fraction of a second and prints one line.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional, Sequence
+
+from .config import SECTIONS, ExperimentConfig, ModelConfig, StreamConfig, TrainingConfig, apply_section_override
+from .errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, no usage dump
+        raise UserError(f"{message} (see --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="python -m continual.run",
+        description="Train BERT-family models through a stream of medical tasks with a "
+        "continual-learning strategy and measure forgetting and transfer.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--strategy", default="ewc", help="strategy name(s), comma-separated; compose plugins with '+' (see --list-strategies)")
+    p.add_argument("--stream", default=StreamConfig.stream, help="built-in stream (see --list-streams)")
+    p.add_argument("--model", default=None, help="Hugging Face name or local folder; default: the packaged all-MiniLM-L6-v2")
+    p.add_argument("--head", default=None, choices=["incremental", "fixed"], help="classification head; default: incremental (class scenario)")
+    p.add_argument("--experiences", type=int, default=None, help="number of experiences T; default: the stream's own (5 for icd10cm-chapters)")
+    p.add_argument("--class-order", default=None, help="comma-separated class ids giving the class order; default: drawn from the seed")
+    p.add_argument("--train-per-class", type=int, default=StreamConfig.train_per_class, help="upper bound on training examples per class")
+    p.add_argument("--test-per-class", type=int, default=StreamConfig.test_per_class, help="upper bound on test examples per class")
+    p.add_argument("--epochs", type=int, default=TrainingConfig.epochs, help="training epochs per experience")
+    p.add_argument("--batch-size", type=int, default=TrainingConfig.batch_size, help="training batch size")
+    p.add_argument("--lr", type=float, default=TrainingConfig.lr, help="AdamW learning rate")
+    p.add_argument("--max-length", type=int, default=StreamConfig.max_length, help="maximum tokens per text (longer ones are truncated)")
+    p.add_argument("--seed", default="0", help="seed(s), comma-separated: one run per seed")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto uses CUDA when present")
+    p.add_argument("--out", default="results", help="results folder; runs go to OUT/<stream>/<strategy>/seed-<S>/")
+    p.add_argument("--config", default=None, help="YAML file with sections stream, model, training, strategies (flags given on the command line win)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a strategy hyperparameter (ewc.lambda=1000) or a config field (training.weight_decay=0)")
+    p.add_argument("--cache-dir", default=None, help="tokenization cache folder; default ~/.cache/continual-medical ($XDG_CACHE_HOME respected)")
+    p.add_argument("--no-cache", action="store_true", help="keep no tokenization cache on disk")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--list-streams", action="store_true", help="describe the built-in streams and exit")
+    p.add_argument("--list-strategies", action="store_true", help="describe the strategies and their hyperparameters and exit")
+    return p
+
+
+def _int_list(flag: str, text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UserError(f"{flag} takes comma-separated integers, got {text!r}") from None
+    if not values:
+        raise UserError(f"{flag} is empty: give at least one integer")
+    return values
+
+
+def _load_yaml(path: str) -> dict:
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle) or {}
+    except OSError as err:
+        raise UserError(f"cannot read config file {path}: {err.strerror}; check the path") from None
+    except yaml.YAMLError as err:
+        raise UserError(f"config file {path} is not valid YAML ({type(err).__name__}): fix its syntax") from None
+    if not isinstance(data, dict):
+        raise UserError(f"config file {path} must hold a mapping of sections (stream, model, training, strategies)")
+    unknown = set(data) - {*SECTIONS, "strategies"}
+    if unknown:
+        raise UserError(f"config file {path}: unknown section(s) {', '.join(sorted(unknown))}; use stream, model, training, strategies")
+    return data
+
+
+def build_configs(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namespace, list[ExperimentConfig]]:
+    """Parse and validate everything; no heavy import happens here."""
+    from strategies import STRATEGIES, parse_strategy
+    from strategies.registry import closest
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    explicit = {a.dest for a in parser._actions if a.option_strings and _given(a, argv)}
+    sections: dict[str, dict] = {name: {} for name in SECTIONS}
+    strategy_params: dict[str, dict[str, str]] = {}
+    if args.config:
+        data = _load_yaml(args.config)
+        for section in SECTIONS:
+            for key, value in (data.get(section) or {}).items():
+                apply_section_override(sections, f"{section}.{key}", str(value) if not isinstance(value, list) else ",".join(map(str, value)))
+        for name, values in (data.get("strategies") or {}).items():
+            if name not in STRATEGIES:
+                raise UserError(f"config file: unknown strategy {name!r}{closest(name, STRATEGIES)}")
+            strategy_params.setdefault(name, {}).update({k: str(v) for k, v in (values or {}).items()})
+    flag_fields = {
+        "stream": ("stream", "stream"), "experiences": ("stream", "experiences"),
+        "train_per_class": ("stream", "train_per_class"), "test_per_class": ("stream", "test_per_class"),
+        "max_length": ("stream", "max_length"), "cache_dir": ("stream", "cache_dir"),
+        "no_cache": ("stream", "no_cache"), "model": ("model", "model"), "head": ("model", "head"),
+        "epochs": ("training", "epochs"), "batch_size": ("training", "batch_size"),
+        "lr": ("training", "lr"), "device": ("training", "device"),
+    }
+    for dest, (section, name) in flag_fields.items():
+        if dest in explicit or name not in sections[section]:
+            sections[section][name] = getattr(args, dest)
+    if args.class_order:
+        sections["stream"]["class_order"] = _int_list("--class-order", args.class_order)
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or "." not in key:
+            raise UserError(f"--set {item!r} must look like strategy.key=value or section.field=value")
+        prefix = key.split(".", 1)[0]
+        if prefix in SECTIONS:
+            apply_section_override(sections, key, value)
+        elif prefix in STRATEGIES:
+            strategy_params.setdefault(prefix, {})[key.split(".", 1)[1]] = value
+        else:
+            raise UserError(
+                f"--set {key}: {prefix!r} is neither a strategy nor a config section"
+                f"{closest(prefix, [*STRATEGIES, *SECTIONS])}"
+            )
+    names = []
+    for text in args.strategy.split(","):
+        try:
+            names.append(parse_strategy(text.strip())[0])
+        except ValueError as err:
+            raise UserError(str(err)) from None
+    from strategies import resolve_params
+
+    for name, overrides in strategy_params.items():
+        try:
+            resolve_params(name, overrides)
+        except ValueError as err:
+            raise UserError(str(err)) from None
+    try:
+        stream, model, training = (StreamConfig(**sections["stream"]), ModelConfig(**sections["model"]),
+                                   TrainingConfig(**sections["training"]))
+    except TypeError as err:
+        raise UserError(f"bad configuration: {err}") from None
+    from streams import BUILTIN_STREAMS
+
+    if stream.stream not in BUILTIN_STREAMS:
+        raise UserError(f"unknown stream {stream.stream!r}{closest(stream.stream, BUILTIN_STREAMS)}: see --list-streams")
+    seeds = _int_list("--seed", args.seed)
+    configs = [
+        ExperimentConfig(strategy=name, seed=seed, out=args.out, stream=stream, model=model,
+                         training=training, strategy_params=strategy_params)
+        for name in names for seed in seeds
+    ]
+    return args, configs
+
+
+def _given(action: argparse.Action, argv: Optional[Sequence[str]]) -> bool:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return any(a == opt or a.startswith(opt + "=") for a in argv for opt in action.option_strings)
+
+
+def list_streams() -> str:
+    from streams import BUILTIN_STREAMS
+
+    blocks = []
+    for spec in BUILTIN_STREAMS.values():
+        stream = spec.build(seed=0)
+        card = stream.card
+        sizes = "; ".join(
+            f"exp {e.id}: {len(e.classes)} classes, {e.n_train} train / {e.n_test} test"
+            for e in stream.experiences
+        )
+        blocks.append("\n".join([
+            f"{spec.name}  [{spec.scenario}-incremental, {len(stream.experiences)} experiences, {stream.n_classes} classes]",
+            f"    {spec.description}",
+            f"    sizes (seed 0, default caps): {sizes}",
+            f"    source: {card.source}",
+            f"    version: {card.version}",
+            f"    licence: {card.licence}",
+            f"    citation: {card.citation}",
+            *[f"    note: {n}" for n in stream.notes],
+        ]))
+    return "\n\n".join(blocks)
+
+
+def list_strategies() -> str:
+    from strategies import STRATEGIES, describe
+
+    return "\n\n".join(describe(spec) for spec in STRATEGIES.values())
+
+
+def summary_table(results) -> str:
+    def fmt(value):
+        return "n/a" if value is None else f"{value:.3f}"
+
+    header = f"{'strategy':<18} {'seed':>4} {'ACC':>6} {'forget':>7} {'BWT':>7} {'FWT':>6} {'learnACC':>8} {'train s':>8} {'peak MB':>8}"
+    lines = [header, "-" * len(header)]
+    for r in results:
+        m = r.metrics
+        lines.append(
+            f"{m['strategy']:<18} {m['seed']:>4} {fmt(m['average_accuracy']):>6} {fmt(m['forgetting']):>7} "
+            f"{fmt(m['bwt']):>7} {fmt(m['fwt']):>6} {fmt(m['learning_accuracy']):>8} "
+            f"{sum(m['train_seconds']):>8.1f} {m['peak_rss_mb']:>8.0f}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    try:
+        args, configs = build_configs(argv)
+        if args.list_strategies:
+            print(list_strategies())
+            return 0
+        if args.list_streams:
+            print(list_streams())
+            return 0
+        from .experiment import run_experiment
+
+        results = []
+        for config in configs:
+            print(f"== {config.strategy} on {config.stream.stream}, seed {config.seed}", file=sys.stderr)
+            result = run_experiment(config, progress=not args.no_progress)
+            print(f"   wrote {result.run_dir}", file=sys.stderr)
+            results.append(result)
+        print(summary_table(results))
+        return 0
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: the runs that finished are in the results folder", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

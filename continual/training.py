@@ -1,0 +1,142 @@
+"""Avalanche pieces the run needs: the template's seeded loader, evaluation, progress, memory."""
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+
+import numpy as np
+import torch
+
+
+def derived_seed(seed: int, *keys: int) -> int:
+    """A 32-bit seed for (seed, keys...): independent streams for experiences, loaders, ..."""
+    return int(np.random.SeedSequence([seed, *keys]).generate_state(1)[0])
+
+
+def reseed_global(seed: int, *keys: int) -> None:
+    """Seed torch's and numpy's global generators for one experience.
+
+    Avalanche draws head growth, buffer sampling and replay-loader shuffles from the global RNG;
+    reseeding from (seed, experience) before each experience makes them reproducible and lets a
+    resumed run continue with exactly the draws of an uninterrupted one.
+    """
+    value = derived_seed(seed, *keys)
+    torch.manual_seed(value)
+    np.random.seed(value)
+
+
+def text_template(base: type) -> type:
+    """``base`` (an Avalanche template) whose training loader shuffles from a seeded generator."""
+
+    class TextTemplate(base):
+        run_seed = 0
+
+        def make_train_dataloader(self, num_workers=0, shuffle=True, pin_memory=None,
+                                  persistent_workers=False, drop_last=False, **kwargs):
+            generator = torch.Generator().manual_seed(
+                derived_seed(self.run_seed, 7, self.experience.current_experience)
+            )
+            self.dataloader = torch.utils.data.DataLoader(
+                self.adapted_dataset,
+                batch_size=self.train_mb_size,
+                shuffle=shuffle,
+                generator=generator,
+                drop_last=drop_last,
+                pin_memory=self.device.type == "cuda",
+            )
+
+    TextTemplate.__name__ = TextTemplate.__qualname__ = f"Text{base.__name__}"
+    return TextTemplate
+
+
+def prediction_collector():
+    """A plugin that counts correct predictions per evaluated experience (and keeps them)."""
+    from avalanche.core import SupervisedPlugin
+
+    class PredictionCollector(SupervisedPlugin):
+        def __init__(self):
+            super().__init__()
+            self.reset()
+
+        def reset(self):
+            self.predictions = defaultdict(list)
+            self.targets = defaultdict(list)
+
+        def after_eval_iteration(self, strategy, **kwargs):
+            exp_id = strategy.experience.current_experience
+            self.predictions[exp_id].append(strategy.mb_output.argmax(dim=1).cpu())
+            self.targets[exp_id].append(strategy.mb_y.cpu())
+
+        def accuracy(self, exp_id: int) -> float:
+            predicted = torch.cat(self.predictions[exp_id])
+            target = torch.cat(self.targets[exp_id])
+            return float((predicted == target).double().mean().item())
+
+    return PredictionCollector()
+
+
+def progress_plugin(enabled: bool):
+    """tqdm bars over training iterations (per experience) and evaluated experiences."""
+    from avalanche.core import SupervisedPlugin
+    from tqdm.auto import tqdm
+
+    class Progress(SupervisedPlugin):
+        def __init__(self):
+            super().__init__()
+            self.bar = None
+
+        def before_training_epoch(self, strategy, **kwargs):
+            exp = strategy.experience.current_experience
+            self.bar = tqdm(total=len(strategy.dataloader), desc=f"train exp {exp}", unit="batch",
+                            leave=False, disable=not enabled)
+
+        def after_training_iteration(self, strategy, **kwargs):
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{strategy.loss.item():.3f}", refresh=False)
+
+        def after_training_epoch(self, strategy, **kwargs):
+            self.bar.close()
+
+        def before_eval_exp(self, strategy, **kwargs):
+            exp = strategy.experience.current_experience
+            self.bar = tqdm(total=len(strategy.dataloader), desc=f"eval exp {exp}", unit="batch",
+                            leave=False, disable=not enabled)
+
+        def after_eval_iteration(self, strategy, **kwargs):
+            self.bar.update(1)
+
+        def after_eval_exp(self, strategy, **kwargs):
+            self.bar.close()
+
+    return Progress()
+
+
+class PeakMemory:
+    """Peak resident memory of this process while the context is open (sampled every 20 ms)."""
+
+    def __init__(self, interval: float = 0.02):
+        self.interval = interval
+        self.peak_bytes = 0
+
+    def __enter__(self):
+        import psutil
+
+        self._process = psutil.Process()
+        self.peak_bytes = self._process.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.wait(self.interval):
+            self.peak_bytes = max(self.peak_bytes, self._process.memory_info().rss)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak_bytes = max(self.peak_bytes, self._process.memory_info().rss)
+
+    @property
+    def peak_mb(self) -> float:
+        return self.peak_bytes / 2**20

@@ -1,0 +1,31 @@
+"""Continual-learning strategies, each a configuration of Avalanche, registered by name.
+
+Every module is imported here explicitly (no directory scans); importing is cheap because the
+builders import Avalanche only when they are called.
+"""
+# The import order is the registry order, which is the canonical order of '+' compositions
+# (replay first, then regularization, then distillation: 'replay+ewc', 'replay+lwf').
+from . import naive, replay, ewc, lwf, expanding_heads  # noqa: F401,I001  (registration)
+from .registry import (
+    STRATEGIES,
+    HyperParam,
+    StrategyContext,
+    StrategyParts,
+    StrategySpec,
+    describe,
+    parse_strategy,
+    register_strategy,
+    resolve_params,
+)
+
+__all__ = [
+    "STRATEGIES",
+    "HyperParam",
+    "StrategyContext",
+    "StrategyParts",
+    "StrategySpec",
+    "describe",
+    "parse_strategy",
+    "register_strategy",
+    "resolve_params",
+]

@@ -1,0 +1,12 @@
+"""Sequential fine-tuning: the lower bound every continual-learning method must beat."""
+from .registry import StrategyParts, register_strategy
+
+
+@register_strategy(
+    "naive",
+    family="reference",
+    paper="Sequential fine-tuning (the lower bound in e.g. Lopez-Paz & Ranzato 2017)",
+    description="Fine-tune on each experience in turn with no protection against forgetting.",
+)
+def naive(params, context) -> StrategyParts:
+    return StrategyParts(plugins=[])

@@ -1,0 +1,176 @@
+"""The strategy registry: names -> specifications, each a configuration of Avalanche.
+
+Importing this module is cheap (no torch, no Avalanche): builders import what they need when
+called, so the CLI can check names and ``--set`` keys before any heavy import.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence
+
+FAMILIES = ("reference", "regularization", "replay", "distillation", "architecture", "PEFT")
+ALL_SCENARIOS = ("class", "domain", "task")
+
+
+@dataclass(frozen=True)
+class HyperParam:
+    """One hyperparameter: its name under ``--set <strategy>.<name>=``, default and provenance."""
+
+    name: str
+    default: Any
+    help: str
+    source: str = ""
+    choices: Optional[tuple] = None
+
+    def parse(self, text: str) -> Any:
+        kind = type(self.default)
+        try:
+            if kind is bool:
+                lowered = text.strip().lower()
+                if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError
+                value: Any = lowered in ("true", "1", "yes")
+            elif kind is int:
+                value = int(text)
+            elif kind is float:
+                value = float(text)
+            else:
+                value = text
+        except ValueError:
+            raise ValueError(f"expects a {kind.__name__}, got {text!r}") from None
+        if self.choices is not None and value not in self.choices:
+            raise ValueError(f"must be one of {', '.join(map(str, self.choices))}, got {text!r}")
+        return value
+
+
+@dataclass
+class StrategyContext:
+    """What a builder may read about the run (no data, no texts)."""
+
+    scenario: str
+    batch_size: int
+    eval_batch_size: int
+    epochs: int
+    device: Any
+    n_classes: int
+    seed: int
+
+
+@dataclass
+class StrategyParts:
+    """What a builder returns: Avalanche plugins and, optionally, another Avalanche template."""
+
+    plugins: list = field(default_factory=list)
+    template: Optional[type] = None
+    template_kwargs: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    name: str
+    family: str
+    paper: str
+    description: str
+    hyperparams: tuple[HyperParam, ...]
+    scenarios: tuple[str, ...]
+    build: Callable[[dict, StrategyContext], StrategyParts]
+    composable: bool = True
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.hyperparams}
+
+
+STRATEGIES: dict[str, StrategySpec] = {}
+
+
+def register_strategy(
+    name: str,
+    *,
+    family: str,
+    paper: str,
+    description: str,
+    hyperparams: Sequence[HyperParam] = (),
+    scenarios: Sequence[str] = ALL_SCENARIOS,
+    composable: bool = True,
+):
+    """Register a builder ``(params, context) -> StrategyParts`` under ``name``."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}")
+
+    def decorator(build):
+        if name in STRATEGIES:
+            raise ValueError(f"strategy {name!r} is registered twice")
+        STRATEGIES[name] = StrategySpec(
+            name, family, paper, description, tuple(hyperparams), tuple(scenarios), build, composable
+        )
+        return build
+
+    return decorator
+
+
+def closest(name: str, names) -> str:
+    """' (did you mean X?)' for the closest known name, or ''."""
+    match = difflib.get_close_matches(name, list(names), n=1, cutoff=0.5)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def canonical_name(parts: Sequence[str]) -> str:
+    """The one spelling of a composition: components in registry order, joined by '+'."""
+    order = list(STRATEGIES)
+    return "+".join(sorted(set(parts), key=order.index))
+
+
+def parse_strategy(text: str) -> tuple[str, list[str]]:
+    """``'ewc+replay'`` -> (``'ewc+replay'`` in canonical order, components); ValueError if bad."""
+    parts = [p.strip() for p in text.split("+")]
+    for part in parts:
+        if part not in STRATEGIES:
+            raise ValueError(
+                f"unknown strategy {part!r}{closest(part, STRATEGIES)}; "
+                "see --list-strategies for the names"
+            )
+    if len(set(parts)) != len(parts):
+        raise ValueError(f"strategy {text!r} names a component twice")
+    if len(parts) > 1:
+        for part in parts:
+            if not STRATEGIES[part].composable:
+                raise ValueError(
+                    f"{part!r} cannot be combined with '+': it is not a plugin on the shared "
+                    "training loop; run it on its own"
+                )
+        if "naive" in parts:
+            raise ValueError("'naive' adds nothing to a composition: leave it out of the '+' name")
+    return canonical_name(parts), parts
+
+
+def resolve_params(name: str, overrides: dict[str, str]) -> dict[str, Any]:
+    """The hyperparameters of strategy ``name``: defaults, then ``--set name.key=value`` values."""
+    spec = STRATEGIES[name]
+    params = spec.defaults()
+    by_name = {p.name: p for p in spec.hyperparams}
+    for key, text in overrides.items():
+        if key not in by_name:
+            known = ", ".join(by_name) or "none"
+            raise ValueError(
+                f"--set {name}.{key}: {name!r} has no hyperparameter {key!r}{closest(key, by_name)} "
+                f"(its hyperparameters: {known})"
+            )
+        try:
+            params[key] = by_name[key].parse(text)
+        except ValueError as err:
+            raise ValueError(f"--set {name}.{key} {err}") from None
+    return params
+
+
+def describe(spec: StrategySpec) -> str:
+    lines = [
+        f"{spec.name}  [{spec.family}]  scenarios: {', '.join(spec.scenarios)}"
+        + ("" if spec.composable else "  (not composable with '+')"),
+        f"    {spec.description}",
+        f"    paper: {spec.paper}",
+    ]
+    for p in spec.hyperparams:
+        source = f" [default from {p.source}]" if p.source else ""
+        lines.append(f"    --set {spec.name}.{p.name}={p.default!r}: {p.help}{source}")
+    return "\n".join(lines)

@@ -1,0 +1,40 @@
+"""Experience replay with a fixed-size buffer (Avalanche's ReplayPlugin and storage policies)."""
+from .registry import HyperParam, StrategyParts, register_strategy
+
+POLICIES = ("experience-balanced", "class-balanced", "reservoir")
+
+
+def make_buffer(policy: str, mem_size: int):
+    from avalanche.training.storage_policy import (
+        ClassBalancedBuffer,
+        ExperienceBalancedBuffer,
+        ReservoirSamplingBuffer,
+    )
+
+    if policy == "experience-balanced":
+        return ExperienceBalancedBuffer(max_size=mem_size, adaptive_size=True)
+    if policy == "class-balanced":
+        return ClassBalancedBuffer(max_size=mem_size, adaptive_size=True)
+    return ReservoirSamplingBuffer(max_size=mem_size)
+
+
+@register_strategy(
+    "replay",
+    family="replay",
+    paper="Chaudhry et al. 2019, On Tiny Episodic Memories in Continual Learning (experience replay)",
+    description="Each training batch is joined by a batch drawn from a fixed-size buffer of past "
+    "examples.",
+    hyperparams=[
+        HyperParam("mem_size", 500, "examples kept in the buffer (all experiences together)",
+                   "about 12% of the default stream's training set; see README"),
+        HyperParam("policy", "experience-balanced", "which examples the buffer keeps",
+                   "Avalanche ReplayPlugin default", choices=POLICIES),
+    ],
+)
+def replay(params, context) -> StrategyParts:
+    from avalanche.training.plugins import ReplayPlugin
+
+    buffer = make_buffer(params["policy"], params["mem_size"])
+    plugin = ReplayPlugin(mem_size=params["mem_size"], storage_policy=buffer,
+                          batch_size=context.batch_size, batch_size_mem=context.batch_size)
+    return StrategyParts(plugins=[plugin])
