@@ -55,7 +55,7 @@ class ModelConfig:
 
 @dataclass
 class TrainingConfig:
-    epochs: int = field(default=1, metadata={"help": "training epochs per experience"})
+    epochs: int = field(default=2, metadata={"help": "training epochs per experience"})
     batch_size: int = field(default=32, metadata={"help": "training batch size"})
     eval_batch_size: int = field(default=256, metadata={"help": "evaluation batch size"})
     lr: float = field(default=1e-4, metadata={"help": "AdamW learning rate"})

@@ -27,6 +27,9 @@ def load_encoder_and_tokenizer(name_or_path: Optional[str], *, trust_remote_code
     when the user is online (or has it in the Hugging Face cache).
     """
     from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
     source = name_or_path or default_model_path()
     local = Path(source).expanduser()

@@ -174,7 +174,8 @@ def list_streams() -> str:
         blocks.append("\n".join([
             f"{spec.name}  [{spec.scenario}-incremental, {len(stream.experiences)} experiences, {stream.n_classes} classes]",
             f"    {spec.description}",
-            f"    sizes (seed 0, default caps): {sizes}",
+            f"    sizes (seed 0; caps 200 train / 50 test per class): {sizes}",
+            f"    texts: {sum(e.n_train + e.n_test for e in stream.experiences)} in this split",
             f"    source: {card.source}",
             f"    version: {card.version}",
             f"    licence: {card.licence}",
@@ -215,8 +216,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.list_streams:
             print(list_streams())
             return 0
-        from .experiment import run_experiment
+        from .experiment import build_stream, run_experiment
 
+        build_stream(configs[0])  # a bad stream setting fails now, before any run starts
         results = []
         for config in configs:
             print(f"== {config.strategy} on {config.stream.stream}, seed {config.seed}", file=sys.stderr)

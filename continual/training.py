@@ -7,6 +7,8 @@ from collections import defaultdict
 import numpy as np
 import torch
 
+from .sampling import BucketBatchSampler, example_lengths
+
 
 def derived_seed(seed: int, *keys: int) -> int:
     """A 32-bit seed for (seed, keys...): independent streams for experiences, loaders, ..."""
@@ -29,6 +31,9 @@ def text_template(base: type) -> type:
     """``base`` (an Avalanche template) whose training loader shuffles from a seeded generator."""
 
     class TextTemplate(base):
+        """Training batches are length-bucketed in a seeded order; evaluation batches are
+        sorted by length (order does not change accuracy, padding compute drops)."""
+
         run_seed = 0
 
         def make_train_dataloader(self, num_workers=0, shuffle=True, pin_memory=None,
@@ -36,13 +41,19 @@ def text_template(base: type) -> type:
             generator = torch.Generator().manual_seed(
                 derived_seed(self.run_seed, 7, self.experience.current_experience)
             )
+            sampler = BucketBatchSampler(example_lengths(self.adapted_dataset), self.train_mb_size,
+                                         generator=generator, drop_last=drop_last)
             self.dataloader = torch.utils.data.DataLoader(
-                self.adapted_dataset,
-                batch_size=self.train_mb_size,
-                shuffle=shuffle,
-                generator=generator,
-                drop_last=drop_last,
-                pin_memory=self.device.type == "cuda",
+                self.adapted_dataset, batch_sampler=sampler, pin_memory=self.device.type == "cuda"
+            )
+
+        def make_eval_dataloader(self, num_workers=0, shuffle=False, pin_memory=None,
+                                 persistent_workers=False, **kwargs):
+            lengths = torch.as_tensor(example_lengths(self.adapted_dataset))
+            order = torch.sort(lengths, stable=True).indices.tolist()
+            batches = [order[i : i + self.eval_mb_size] for i in range(0, len(order), self.eval_mb_size)]
+            self.dataloader = torch.utils.data.DataLoader(
+                self.adapted_dataset, batch_sampler=batches, pin_memory=self.device.type == "cuda"
             )
 
     TextTemplate.__name__ = TextTemplate.__qualname__ = f"Text{base.__name__}"

@@ -1,0 +1,95 @@
+"""The CLI in-process through main(argv): bad input, listings, and a small real run."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from continual.run import main
+
+SHARED_CHECK = Path(__file__).resolve().parents[2] / "shared" / "tools" / "check_results.py"
+METRIC_KEYS = ["stream", "strategy", "seed", "scenario", "experiences", "accuracy_matrix",
+               "initial_accuracy", "average_accuracy", "average_incremental_accuracy", "forgetting",
+               "bwt", "fwt", "learning_accuracy", "per_experience", "train_seconds", "eval_seconds",
+               "peak_rss_mb", "trainable_parameters"]
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--strategy", "ewcc"], "did you mean 'ewc'"),
+    (["--stream", "icd10-chapters"], "did you mean 'icd10cm-chapters'"),
+    (["--bogus-flag"], "unrecognized arguments"),
+    (["--epochs", "0"], "--epochs must be positive"),
+    (["--train-per-class", "-3"], "--train-per-class must be positive"),
+    (["--batch-size", "x"], "invalid int value"),
+    (["--set", "ewc.lamda=3"], "no hyperparameter 'lamda'"),
+    (["--set", "ewc.lambda=big"], "expects a float"),
+    (["--set", "nothing"], "must look like"),
+    (["--set", "foo.bar=1"], "neither a strategy nor a config section"),
+    (["--seed", "a"], "comma-separated integers"),
+    (["--config", "/nonexistent/file.yaml"], "cannot read config file"),
+    (["--strategy", "naive+ewc"], "adds nothing"),
+])
+def test_bad_input_one_line_exit_2(argv, needle, capsys, tmp_path):
+    assert main([*argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_more_experiences_than_classes_is_refused(capsys, tmp_path, tiny_model_dir):
+    code = main(["--strategy", "naive", "--experiences", "22", "--model", tiny_model_dir,
+                 "--out", str(tmp_path), "--no-cache"])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "21 classes into 22 experiences" in err[0]
+
+
+def test_list_strategies_shows_hyperparameters(capsys):
+    assert main(["--list-strategies"]) == 0
+    out = capsys.readouterr().out
+    for name in ["naive", "ewc", "replay", "lwf", "expanding-heads"]:
+        assert f"\n{name}  [" in "\n" + out
+    assert "--set ewc.lambda=" in out and "paper:" in out
+
+
+def test_list_streams_shows_the_card(capsys):
+    assert main(["--list-streams"]) == 0
+    out = capsys.readouterr().out
+    assert "icd10cm-chapters" in out and "21 classes" in out
+    assert "licence:" in out and "version: ICD-10-CM 2026" in out and "1000 train / 250 test" in out and "texts:" in out
+
+
+def test_small_run_writes_the_contract(tmp_path, tiny_model_dir, capsys):
+    argv = ["--strategy", "naive,replay", "--model", tiny_model_dir, "--experiences", "3",
+            "--train-per-class", "3", "--test-per-class", "2", "--batch-size", "16",
+            "--out", str(tmp_path), "--cache-dir", str(tmp_path / "cache"), "--no-progress",
+            "--set", "replay.mem_size=20"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "naive" in out and "replay" in out and "ACC" in out
+    for strategy in ["naive", "replay"]:
+        run = tmp_path / "icd10cm-chapters" / strategy / "seed-0"
+        assert {p.name for p in run.iterdir()} == {"config.json", "metrics.json", "accuracy_matrix.csv", "forgetting_curve.png"}
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert list(metrics) == METRIC_KEYS
+        assert metrics["strategy"] == strategy and metrics["fwt"] is None
+        assert [e["n_train"] for e in metrics["experiences"]] == [21, 21, 21]
+        config = json.loads((run / "config.json").read_text())
+        assert config["versions"]["avalanche-lib"] == "0.6.0"
+        assert config["config"]["seed"] == 0 and "started" in config
+        if SHARED_CHECK.exists():
+            check = subprocess.run([sys.executable, str(SHARED_CHECK), str(run)], capture_output=True, text=True)
+            assert check.returncode == 0, check.stdout
+    assert any((tmp_path / "cache" / "tokenized").iterdir())  # the tokenization cache is outside results
+
+
+def test_set_overrides_reach_the_run(tmp_path, tiny_model_dir):
+    argv = ["--strategy", "replay", "--model", tiny_model_dir, "--experiences", "2",
+            "--train-per-class", "2", "--test-per-class", "1", "--out", str(tmp_path), "--no-cache",
+            "--no-progress", "--set", "replay.mem_size=7", "--set", "training.weight_decay=0"]
+    assert main(argv) == 0
+    config = json.loads((tmp_path / "icd10cm-chapters" / "replay" / "seed-0" / "config.json").read_text())
+    assert config["strategy_hyperparameters"]["replay"]["mem_size"] == 7
+    assert config["config"]["training"]["weight_decay"] == 0.0
