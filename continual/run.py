@@ -208,6 +208,10 @@ def summary_table(results) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    import warnings
+
+    # Avalanche 0.6.0 warns about its own deprecated internals on every experience.
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"avalanche\.")
     try:
         args, configs = build_configs(argv)
         if args.list_strategies:
