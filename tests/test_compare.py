@@ -1,0 +1,326 @@
+"""continual.compare on hand-written results folders: table values, bold, CSV, reference/ skipping,
+metric variants, plots and errors. No model is trained; every number is checked against values
+computed here from the matrices and timings written below."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import statistics
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from continual import metrics as M
+from continual.compare import (avalanche_forgetting, compare, describe, diaz_rodriguez_bwt, main,
+                               t_critical_975)
+
+STREAM = "toy-class"
+T975_DF2 = 4.302653  # t_{0.975, 2}: three runs
+T975_DF1 = 12.706205  # t_{0.975, 1}: two runs
+
+# (strategy, run folder, matrix, train_seconds, peak_rss_mb, trainable_parameters, extra keys)
+RUNS = [
+    ("naive", "seed-0", [[0.90, 0.0, 0.0], [0.20, 0.80, 0.0], [0.10, 0.30, 0.85]], [10.0, 11.0, 12.0], 1000.0, 500, {"macro_f1": 0.40}),
+    ("naive", "seed-1", [[0.92, 0.0, 0.0], [0.25, 0.82, 0.0], [0.15, 0.20, 0.90]], [9.0, 10.5, 12.5], 1010.0, 500, {"macro_f1": 0.42}),
+    ("naive", "seed-2", [[0.88, 0.0, 0.0], [0.30, 0.79, 0.0], [0.05, 0.25, 0.87]], [11.0, 10.0, 13.0], 990.0, 500, {"macro_f1": 0.35}),
+    ("replay", "seed-0", [[0.90, 0.0, 0.0], [0.80, 0.81, 0.0], [0.70, 0.72, 0.86]], [12.0, 20.0, 25.0], 1200.0, 500, {"macro_f1": 0.70}),
+    ("replay", "seed-1", [[0.91, 0.0, 0.0], [0.82, 0.80, 0.0], [0.75, 0.70, 0.88]], [13.0, 21.0, 24.0], 1210.0, 500, {}),
+    ("replay", "seed-0-order-1", [[0.89, 0.0, 0.0], [0.78, 0.83, 0.0], [0.69, 0.74, 0.84]], [12.5, 19.0, 26.0], 1190.0, 500, {"order": 1}),
+    ("replay+ewc", "seed-0", [[0.90, 0.0, 0.0], [0.85, 0.80, 0.0], [0.80, 0.75, 0.83]], [15.0, 25.0, 30.0], 1300.0, 520, {}),
+    ("joint", "seed-0", [[0.93, 0.90, 0.91]] * 3, [40.0, 0.0, 0.0], 1100.0, 500, {}),
+    ("joint", "seed-1", [[0.95, 0.92, 0.90]] * 3, [41.0, 0.0, 0.0], 1105.0, 500, {}),
+]
+INITIAL = [0.1, 0.2, 0.3]
+FWT_NULL = {"replay+ewc"}  # written with "fwt": null, as in class-incremental runs
+
+
+def metrics_dict(strategy, folder, matrix, train_seconds, peak, params, extra, stream=STREAM):
+    seed = int(folder.split("-")[1])
+    data = {"stream": stream, "strategy": strategy, "seed": seed, "scenario": "class",
+            "experiences": [{"id": j, "classes": [2 * j, 2 * j + 1], "task": 0, "n_train": 10, "n_test": 4}
+                            for j in range(len(matrix))],
+            "accuracy_matrix": matrix, "initial_accuracy": INITIAL}
+    data.update(M.summarize(matrix, INITIAL, fwt_defined=strategy not in FWT_NULL))
+    data.update({"train_seconds": train_seconds, "eval_seconds": [1.0] * len(matrix),
+                 "peak_rss_mb": peak, "trainable_parameters": params})
+    data.update(extra)
+    return data
+
+
+def write_runs(root: Path, runs=RUNS, stream=STREAM) -> Path:
+    for strategy, folder, *rest in runs:
+        run_dir = root / stream / strategy / folder
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "metrics.json").write_text(json.dumps(metrics_dict(strategy, folder, *rest, stream=stream)))
+    return root
+
+
+def expected(strategy: str, value) -> list:
+    """The values of one metric over the runs of ``strategy``, computed here."""
+    return [value(metrics_dict(*run)) for run in RUNS if run[0] == strategy]
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    """One CLI run (with --metric-variant) over the hand-written folder; its outputs and stdout."""
+    root = write_runs(tmp_path_factory.mktemp("results"))
+    out = tmp_path_factory.mktemp("comparison")
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        assert main([str(root), "--out", str(out), "--metric-variant"]) == 0
+    csv = pd.read_csv(out / "comparison.csv")
+    return {"root": root, "out": out, "stdout": stdout.getvalue(), "csv": csv.set_index("strategy")}
+
+
+def test_table_mean_std_ci_and_counts(compared):
+    table = compared["csv"]
+    assert list(table.index) == ["naive", "replay", "replay+ewc", "joint"]  # naive first, joint last
+    assert table["n"].to_dict() == {"naive": 3, "replay": 3, "replay+ewc": 1, "joint": 2}
+    assert table.loc["replay", "orders"] == "0 1" and table.loc["replay", "seeds"] == "0 1"
+
+    acc = expected("naive", lambda m: m["average_accuracy"])
+    assert acc == pytest.approx([(0.10 + 0.30 + 0.85) / 3, (0.15 + 0.20 + 0.90) / 3, (0.05 + 0.25 + 0.87) / 3])
+    std = statistics.stdev(acc)
+    assert table.loc["naive", "ACC_mean"] == pytest.approx(statistics.mean(acc))
+    assert table.loc["naive", "ACC_std"] == pytest.approx(std)
+    assert table.loc["naive", "ACC_ci95"] == pytest.approx(T975_DF2 * std / math.sqrt(3))
+
+    time = expected("replay", lambda m: sum(m["train_seconds"]))
+    assert time == pytest.approx([57.0, 58.0, 57.5])
+    assert table.loc["replay", "train_time_s_mean"] == pytest.approx(57.5)
+    assert table.loc["replay", "train_time_s_std"] == pytest.approx(0.5)
+    assert table.loc["replay", "train_time_s_ci95"] == pytest.approx(T975_DF2 * 0.5 / math.sqrt(3))
+
+    peak = expected("joint", lambda m: m["peak_rss_mb"])
+    assert table.loc["joint", "peak_memory_MB_mean"] == pytest.approx(1102.5)
+    assert table.loc["joint", "peak_memory_MB_ci95"] == pytest.approx(T975_DF1 * statistics.stdev(peak) / math.sqrt(2))
+
+    forgetting = expected("naive", lambda m: m["forgetting"])
+    assert table.loc["naive", "forgetting_mean"] == pytest.approx(statistics.mean(forgetting))
+    assert table.loc["naive", "BWT_std"] == pytest.approx(statistics.stdev(expected("naive", lambda m: m["bwt"])))
+
+    # One run: mean only; std and CI n/a.
+    single = table.loc["replay+ewc"]
+    assert single["ACC_mean"] == pytest.approx((0.80 + 0.75 + 0.83) / 3)
+    assert math.isnan(single["ACC_std"]) and math.isnan(single["ACC_ci95"]) and single["ACC_n"] == 1
+    # fwt null -> n/a; macro-F1 only in some runs -> counted separately.
+    assert math.isnan(single["FWT_mean"]) and single["FWT_n"] == 0
+    assert table.loc["naive", "FWT_n"] == 3
+    assert table.loc["replay", "macro_F1_n"] == 1 and table.loc["replay", "macro_F1_mean"] == pytest.approx(0.70)
+    assert table.loc["naive", "macro_F1_mean"] == pytest.approx((0.40 + 0.42 + 0.35) / 3)
+    # joint: forgetting and BWT (and their variants) do not apply.
+    for key in ("forgetting", "BWT", "forgetting_avalanche", "BWT_diaz_rodriguez"):
+        assert math.isnan(table.loc["joint", f"{key}_mean"]) and table.loc["joint", f"{key}_n"] == 0
+    assert table.loc["joint", "ACC_mean"] == pytest.approx(statistics.mean([(0.93 + 0.90 + 0.91) / 3, (0.95 + 0.92 + 0.90) / 3]))
+
+
+def test_csv_parses_back_to_numbers(compared):
+    table = compared["csv"]
+    for key in ("ACC", "macro_F1", "AIA", "forgetting", "BWT", "FWT", "LA", "train_time_s",
+                "peak_memory_MB", "trainable_params", "forgetting_avalanche", "BWT_diaz_rodriguez"):
+        for field in ("mean", "std", "ci95"):
+            assert pd.api.types.is_float_dtype(table[f"{key}_{field}"]), f"{key}_{field}"
+        assert pd.api.types.is_integer_dtype(table[f"{key}_n"])
+        assert pd.api.types.is_bool_dtype(table[f"{key}_best"])
+    assert table.loc["replay+ewc", "trainable_params_mean"] == 520
+
+
+def _md_rows(text: str) -> tuple[list[str], dict[str, list[str]]]:
+    lines = [line for line in text.splitlines() if line.startswith("| ")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    rows = {}
+    for line in lines[1:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0]] = cells
+    return header, rows
+
+
+def _tex_rows(text: str) -> dict[str, list[str]]:
+    body = text.split("\\midrule")[1].split("\\bottomrule")[0]
+    rows = {}
+    for line in body.strip().splitlines():
+        cells = [c.strip() for c in line.rstrip("\\ ").split(" & ")]
+        rows[cells[0].replace("\\_", "_")] = cells
+    return rows
+
+
+@pytest.mark.parametrize("key, label, higher", [
+    ("ACC", "ACC ↑", True), ("forgetting", "forgetting ↓", False), ("BWT", "BWT ↑", True),
+    ("train_time_s", "train time (s) ↓", False), ("trainable_params", "trainable params ↓", False),
+])
+def test_best_in_bold(compared, key, label, higher):
+    table = compared["csv"]
+    means = table[f"{key}_mean"].dropna()
+    best = set(means.index[means == (means.max() if higher else means.min())])
+    assert set(table.index[table[f"{key}_best"]]) == best
+    header, md_rows = _md_rows((compared["out"] / "comparison.md").read_text())
+    tex_rows = _tex_rows((compared["out"] / "comparison.tex").read_text())
+    column = header.index(label)
+    for strategy in table.index:
+        is_best = strategy in best
+        assert md_rows[strategy][column].startswith("**") == is_best, (strategy, md_rows[strategy][column])
+        assert tex_rows[strategy][column].startswith("\\textbf{") == is_best, (strategy, tex_rows[strategy][column])
+    if key == "trainable_params":
+        assert best == {"naive", "replay", "joint"}  # ties are all bold
+
+
+def test_markdown_cells_and_na(compared):
+    header, rows = _md_rows((compared["out"] / "comparison.md").read_text())
+    acc = rows["naive"][header.index("ACC ↑")]
+    values = expected("naive", lambda m: m["average_accuracy"])
+    mean, std = statistics.mean(values), statistics.stdev(values)
+    ci = T975_DF2 * std / math.sqrt(3)
+    assert acc.replace("**", "") == f"{mean:.3f} ± {std:.3f} [{mean - ci:.3f}, {mean + ci:.3f}]"
+    assert rows["replay+ewc"][header.index("ACC ↑")].replace("**", "") .endswith("± n/a [n/a]")
+    assert rows["replay+ewc"][header.index("FWT ↑")] == "n/a"
+    assert rows["joint"][header.index("forgetting ↓")] == "n/a"
+    assert rows["replay"][header.index("macro-F1 ↑")].endswith("(n=1)")
+    assert rows["naive"][header.index("n")] == "3"
+    assert "Díaz-Rodríguez" in (compared["out"] / "comparison.md").read_text()
+
+
+def test_terminal_table_printed(compared):
+    stdout = compared["stdout"]
+    assert STREAM in stdout and "replay+ewc" in stdout and "forgetting (Avalanche)" in stdout
+
+
+def test_plots_written(compared):
+    names = ["forgetting_curves.png", "accuracy_matrices.png", "cost_frontier.png",
+             "experience_curves_naive.png", "experience_curves_replay.png",
+             "experience_curves_replay+ewc.png", "experience_curves_joint.png"]
+    for name in names:
+        path = compared["out"] / name
+        assert path.is_file() and path.stat().st_size > 1000, name
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    assert not list(compared["out"].glob(".*.tmp"))  # atomic writes leave no temporaries
+
+
+HAND_MATRIX = [[0.9, 0.1, 0.0], [0.6, 0.8, 0.2], [0.5, 0.7, 0.9]]
+
+
+def test_metric_variants_on_hand_matrix():
+    matrix = [row[:] for row in HAND_MATRIX]
+    assert avalanche_forgetting(matrix) == pytest.approx(((0.9 - 0.5) + (0.8 - 0.7)) / 2)
+    assert avalanche_forgetting(matrix) == pytest.approx(-M.bwt(matrix))
+    pairs = (0.6 - 0.9) + (0.5 - 0.9) + (0.7 - 0.8)  # (i, j) = (1, 0), (2, 0), (2, 1)
+    assert diaz_rodriguez_bwt(matrix) == pytest.approx(pairs / 3)
+    assert M.forgetting(matrix) == pytest.approx(((0.9 - 0.5) + (0.8 - 0.7)) / 2)  # max over i<=T-2 = R[j][j] here
+    assert matrix == HAND_MATRIX  # inputs untouched
+    assert avalanche_forgetting([[0.7]]) is None and diaz_rodriguez_bwt([[0.7]]) is None
+    # Where the maximum is not on the diagonal, Chaudhry's forgetting and Avalanche's differ.
+    peaked = [[0.5, 0.0, 0.0], [0.9, 0.8, 0.0], [0.4, 0.6, 0.9]]
+    assert M.forgetting(peaked) == pytest.approx(((0.9 - 0.4) + (0.8 - 0.6)) / 2)
+    assert avalanche_forgetting(peaked) == pytest.approx(((0.5 - 0.4) + (0.8 - 0.6)) / 2)
+
+
+def test_metric_variant_columns(compared):
+    table = compared["csv"]
+    matrices = [run[2] for run in RUNS if run[0] == "naive"]
+    assert table.loc["naive", "BWT_diaz_rodriguez_mean"] == pytest.approx(
+        statistics.mean(diaz_rodriguez_bwt(m) for m in matrices))
+    assert table.loc["naive", "forgetting_avalanche_std"] == pytest.approx(
+        statistics.stdev(avalanche_forgetting(m) for m in matrices))
+
+
+def test_without_metric_variant_no_variant_columns(tmp_path):
+    root = write_runs(tmp_path / "results", RUNS[:4])
+    table = compare(root, tmp_path / "out", plots=False)
+    assert "BWT_diaz_rodriguez_mean" not in table.columns and "ACC_mean" in table.columns
+    assert (tmp_path / "out" / "comparison.md").is_file()
+    assert not list(root.rglob("comparison.md"))  # --out respected
+
+
+def test_reference_skipped_unless_named(tmp_path, capsys):
+    root = write_runs(tmp_path / "results", RUNS[:3])
+    write_runs(root / "reference", [("naive", "seed-9", *RUNS[0][2:])])
+    table = compare(root, plots=False).set_index("strategy")
+    assert table.loc["naive", "n"] == 3 and table.loc["naive", "seeds"] == "0 1 2"
+    assert (root / "comparison.csv").is_file()  # --out defaults to DIR
+    named = compare(root / "reference", tmp_path / "ref-out", plots=False).set_index("strategy")
+    assert named.loc["naive", "n"] == 1 and named.loc["naive", "seeds"] == "9"
+    inside = compare(root / "reference" / STREAM, tmp_path / "ref-out2", plots=False)
+    assert inside["n"].tolist() == [1]
+    only_reference = tmp_path / "only"
+    write_runs(only_reference / "reference", RUNS[:1])
+    assert main([str(only_reference)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "reference" in err and len(err.splitlines()) == 1
+
+
+def test_several_streams_are_separate_rows(tmp_path):
+    root = write_runs(tmp_path / "results", RUNS[:4])
+    write_runs(root, RUNS[:2], stream="toy-domain")
+    table = compare(root, plots=False)
+    assert list(zip(table["stream"], table["strategy"], table["n"])) == [
+        ("toy-class", "naive", 3), ("toy-class", "replay", 1), ("toy-domain", "naive", 2)]
+    md = (root / "comparison.md").read_text()
+    assert "## toy-class" in md and "## toy-domain" in md
+
+
+@pytest.mark.parametrize("setup, needle", [
+    (lambda p: p / "missing", "does not exist"),
+    (lambda p: p, "no metrics.json under"),
+])
+def test_no_runs_one_line_exit_2(tmp_path, capsys, setup, needle):
+    assert main([str(setup(tmp_path))]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_corrupt_file_skipped_with_warning(tmp_path, capsys):
+    root = write_runs(tmp_path / "results", RUNS[:3])
+    broken = root / STREAM / "naive" / "seed-7" / "metrics.json"
+    broken.parent.mkdir(parents=True)
+    broken.write_text('{"stream": "toy-class", "strat')
+    no_matrix = root / STREAM / "naive" / "seed-8" / "metrics.json"
+    no_matrix.parent.mkdir(parents=True)
+    no_matrix.write_text(json.dumps({"stream": STREAM, "strategy": "naive", "seed": 8}))
+    table = compare(root, plots=False)
+    assert table["n"].tolist() == [3]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("warning: skipping") for line in err)
+    assert str(broken) in err[0] + err[1] and str(no_matrix) in err[0] + err[1]
+    for path in root.rglob("metrics.json"):
+        if "seed-7" not in str(path) and "seed-8" not in str(path):
+            path.write_text("not json")
+    assert main([str(root)]) == 2
+    assert "no readable metrics.json" in capsys.readouterr().err
+
+
+def test_bad_flag_one_line(capsys, tmp_path):
+    assert main([str(tmp_path), "--bogus"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unrecognized arguments" in err and len(err.splitlines()) == 1
+
+
+def test_statistics_helpers():
+    assert describe([]) == {"mean": None, "std": None, "ci95": None, "n": 0}
+    assert describe([0.5, None]) == {"mean": 0.5, "std": None, "ci95": None, "n": 1}
+    stats = describe([1.0, 2.0, 3.0, 4.0])
+    assert stats["std"] == pytest.approx(statistics.stdev([1, 2, 3, 4]))
+    assert stats["ci95"] == pytest.approx(3.182446 * stats["std"] / 2)
+    assert t_critical_975(1) == pytest.approx(12.7062, abs=1e-4)
+    assert t_critical_975(30) == pytest.approx(2.0423, abs=1e-4)
+    assert t_critical_975(60) == pytest.approx(2.0003, abs=1e-4)
+    assert t_critical_975(10_000) == pytest.approx(1.9602, abs=1e-4)
+
+
+def test_t_critical_matches_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    for df in list(range(1, 200)) + [500, 5000]:
+        assert t_critical_975(df) == pytest.approx(stats.t.ppf(0.975, df), abs=1e-5), df
+
+
+def test_duplicate_runs_counted_once_and_order_from_folder(tmp_path, capsys):
+    root = tmp_path / "results"
+    write_runs(root / "old", RUNS[:2])
+    write_runs(root / "new", RUNS[:1])  # the same stream, strategy, seed and order again
+    write_runs(root / "new", [("naive", "seed-0-order-2", *RUNS[0][2:])])  # no "order" key: from the folder
+    table = compare(root, plots=False)
+    assert table["n"].tolist() == [3] and table["orders"].tolist() == ["0 2"]
+    err = capsys.readouterr().err
+    assert "same stream, strategy, seed and order" in err and len(err.strip().splitlines()) == 1
