@@ -104,55 +104,76 @@ def run_experiment(config: ExperimentConfig, *, stream=None, progress: bool = Tr
         head = config.model.head or _default_head(stream.scenario)
         torch.manual_seed(derived_seed(config.seed, 1))
         model = build_model(encoder, head=head, n_classes=stream.n_classes, pooling=config.model.pooling)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=config.training.lr,
-                                      weight_decay=config.training.weight_decay)
+        descriptions = stream.class_descriptions or stream.class_names
+        if stream.scenario == "task":
+            descriptions = [e.label_names or [str(c) for c in e.classes] for e in stream.experiences]
         context = StrategyContext(
             scenario=stream.scenario, batch_size=config.training.batch_size,
             eval_batch_size=config.training.eval_batch_size, epochs=config.training.epochs,
-            device=device, n_classes=stream.n_classes, seed=config.seed,
+            device=device, n_classes=stream.n_classes, seed=config.seed, tokenizer=tokenizer,
+            class_descriptions=descriptions,
         )
-        plugins, template, template_kwargs = [], None, {}
+        plugins, template, template_kwargs, trains_once = [], None, {}, False
         for name in components:
             parts = STRATEGIES[name].build(params[name], context)
             plugins.extend(parts.plugins)
-            if parts.template is not None:
-                template = parts.template
+            template = parts.template or template
             template_kwargs.update(parts.template_kwargs)
+            trains_once = trains_once or parts.trains_once
+            if parts.prepare_model is not None:
+                model = parts.prepare_model(model)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=config.training.lr,
+                                      weight_decay=config.training.weight_decay)
         collector = prediction_collector()
         with warnings.catch_warnings():  # "no loggers": we read the metrics ourselves
             warnings.simplefilter("ignore")
             evaluator = EvaluationPlugin(accuracy_metrics(experience=True), loggers=[])
-        strategy = text_template(template or SupervisedTemplate)(
+        template_arguments = dict(
             model=model, optimizer=optimizer, criterion=torch.nn.CrossEntropyLoss(),
             train_mb_size=config.training.batch_size, train_epochs=config.training.epochs,
             eval_mb_size=config.training.eval_batch_size, device=device,
             plugins=[*plugins, collector, progress_plugin(progress)], evaluator=evaluator,
-            eval_every=-1, **template_kwargs,
+            eval_every=-1,
         )
+        template_arguments.update(template_kwargs)
+        strategy = text_template(template or SupervisedTemplate)(**template_arguments)
         strategy.run_seed = config.seed
 
-        def evaluate() -> tuple[list[float], list[float]]:
+        n_experiences = len(stream.experiences)
+
+        def evaluate() -> tuple[list[float], list[float], list[float]]:
             collector.reset()
             reported = strategy.eval(benchmark.test_stream)
-            ours = [collector.accuracy(e) for e in range(len(stream.experiences))]
+            ours = [collector.accuracy(e) for e in range(n_experiences)]
+            f1 = [collector.macro_f1(e) for e in range(n_experiences)]
             theirs = [
                 float(reported[f"Top1_Acc_Exp/eval_phase/test_stream/Task{exp.task:03d}/Exp{e:03d}"])
                 for e, exp in enumerate(stream.experiences)
             ]
-            return ours, theirs
+            return ours, theirs, f1
 
-        initial, initial_avalanche = evaluate()
-        matrix, matrix_avalanche, train_seconds, eval_seconds = [], [], [], []
-        for exp_id, experience in enumerate(benchmark.train_stream):
+        initial, initial_avalanche, _ = evaluate()
+        matrix, matrix_avalanche, f1_matrix, train_seconds, eval_seconds = [], [], [], [], []
+        if trains_once:  # joint: one training on the union, one evaluation, T identical rows
+            start = time.perf_counter()
+            strategy.train(benchmark.train_stream)
+            train_seconds = [time.perf_counter() - start] + [0.0] * (n_experiences - 1)
+            start = time.perf_counter()
+            row, row_avalanche, f1_row = evaluate()
+            eval_seconds = [time.perf_counter() - start] + [0.0] * (n_experiences - 1)
+            matrix, matrix_avalanche, f1_matrix = ([list(r) for _ in range(n_experiences)]
+                                                   for r in (row, row_avalanche, f1_row))
+        for exp_id, experience in enumerate([] if trains_once else benchmark.train_stream):
             reseed_global(config.seed, 100 + exp_id)
             start = time.perf_counter()
             strategy.train(experience)
             train_seconds.append(time.perf_counter() - start)
             start = time.perf_counter()
-            row, row_avalanche = evaluate()
+            row, row_avalanche, f1_row = evaluate()
             eval_seconds.append(time.perf_counter() - start)
             matrix.append(row)
             matrix_avalanche.append(row_avalanche)
+            f1_matrix.append(f1_row)
 
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     # Class-incremental: classes of later experiences are unseen (and masked), so R[i][j>i] says
@@ -171,6 +192,8 @@ def run_experiment(config: ExperimentConfig, *, stream=None, progress: bool = Tr
         "eval_seconds": eval_seconds,
         "peak_rss_mb": memory.peak_mb,
         "trainable_parameters": trainable,
+        "macro_f1_matrix": f1_matrix,
+        "macro_f1": sum(f1_matrix[-1]) / len(f1_matrix[-1]),
     }
     run_dir = None
     if write:

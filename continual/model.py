@@ -104,14 +104,40 @@ class TextClassifier(nn.Module):
         return self.head(self.features(x))
 
 
+def multi_head_classifier_class():
+    """``MultiHeadTextClassifier``: one Avalanche head per task over a shared encoder."""
+    from avalanche.models import MultiHeadClassifier, MultiTaskModule
+
+    class MultiHeadTextClassifier(MultiTaskModule):
+        """Task-incremental model: the task id picks the head (``MultiHeadClassifier``, unmasked,
+        since each task's labels are its own 0..C_t-1)."""
+
+        def __init__(self, encoder: TextEncoder):
+            super().__init__()
+            self.features = encoder
+            self.head = MultiHeadClassifier(encoder.hidden_size, initial_out_features=2, masking=False)
+
+        def forward_single_task(self, x: torch.Tensor, task_label: int) -> torch.Tensor:
+            return self.head(self.features(x), task_label)
+
+        def forward(self, x, task_labels):
+            # encode the whole batch once, then let each task's head read its rows
+            if task_labels is None or isinstance(task_labels, int):
+                return super().forward(x, task_labels)
+            features = self.features(x)
+            return self.head(features, task_labels)
+
+    return MultiHeadTextClassifier
+
+
 def build_model(encoder: nn.Module, *, head: str, n_classes: int, pooling: str) -> nn.Module:
     from avalanche.models import IncrementalClassifier
 
     text_encoder = TextEncoder(encoder, pooling)
     if head == "incremental":
-        head_module: nn.Module = IncrementalClassifier(text_encoder.hidden_size, initial_out_features=2)
-    elif head == "fixed":
-        head_module = nn.Linear(text_encoder.hidden_size, n_classes)
-    else:
-        raise UserError(f"--head {head} is not available yet: use --head incremental or fixed")
-    return TextClassifier(text_encoder, head_module)
+        return TextClassifier(text_encoder, IncrementalClassifier(text_encoder.hidden_size, initial_out_features=2))
+    if head == "fixed":
+        return TextClassifier(text_encoder, nn.Linear(text_encoder.hidden_size, n_classes))
+    if head == "multi":
+        return multi_head_classifier_class()(text_encoder)
+    raise UserError(f"--head {head} is unknown: use incremental, multi or fixed")

@@ -36,6 +36,17 @@ def text_template(base: type) -> type:
 
         run_seed = 0
 
+        def model_adaptation(self, model=None):
+            # Evaluation adapts to the evaluated experience, whatever the template does in
+            # training (JointTraining adapts to its whole training list, absent before training).
+            if self.is_training:
+                return super().model_adaptation(model)
+            from avalanche.models.utils import avalanche_model_adaptation
+
+            model = self.model if model is None else model
+            avalanche_model_adaptation(model, self.experience)
+            return model.to(self.device)
+
         def make_train_dataloader(self, num_workers=0, shuffle=True, pin_memory=None,
                                   persistent_workers=False, drop_last=False, **kwargs):
             generator = torch.Generator().manual_seed(
@@ -77,6 +88,15 @@ def prediction_collector():
             exp_id = strategy.experience.current_experience
             self.predictions[exp_id].append(strategy.mb_output.argmax(dim=1).cpu())
             self.targets[exp_id].append(strategy.mb_y.cpu())
+
+        def macro_f1(self, exp_id: int) -> float:
+            """Macro-F1 over the classes present in this experience's test set."""
+            from sklearn.metrics import f1_score
+
+            target = torch.cat(self.targets[exp_id]).numpy()
+            predicted = torch.cat(self.predictions[exp_id]).numpy()
+            return float(f1_score(target, predicted, labels=sorted(set(target.tolist())),
+                                  average="macro", zero_division=0))
 
         def accuracy(self, exp_id: int) -> float:
             predicted = torch.cat(self.predictions[exp_id])

@@ -55,6 +55,9 @@ class StrategyContext:
     device: Any
     n_classes: int
     seed: int
+    tokenizer: Any = None
+    #: names or descriptions per class id (class/domain) or per task: list of per-task name lists
+    class_descriptions: Any = None
 
 
 @dataclass
@@ -64,6 +67,10 @@ class StrategyParts:
     plugins: list = field(default_factory=list)
     template: Optional[type] = None
     template_kwargs: dict = field(default_factory=dict)
+    #: changes the model before the optimizer is built (freeze the encoder, add adapters, ...)
+    prepare_model: Optional[Callable[[Any], Any]] = None
+    #: the template trains once on the whole stream (joint training); rows of R are identical
+    trains_once: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,6 +122,16 @@ def closest(name: str, names) -> str:
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
+#: Pairs that make no sense together, with the reason given to the user.
+CONFLICTS = {
+    frozenset({"gem", "agem"}): "both project the gradient against a memory; pick one",
+    frozenset({"ewc", "online-ewc"}): "they are two modes of the same EWC penalty; pick one",
+    frozenset({"frozen", "lora"}): "frozen trains no encoder weights, lora adapts the encoder; pick one",
+    frozenset({"expanding-heads", "lwf"}): "LwF distils the old head units that expanding-heads "
+    "freezes; use expanding-heads with --set expanding-heads.unfreeze_old=true for that",
+}
+
+
 def canonical_name(parts: Sequence[str]) -> str:
     """The one spelling of a composition: components in registry order, joined by '+'."""
     order = list(STRATEGIES)
@@ -141,6 +158,10 @@ def parse_strategy(text: str) -> tuple[str, list[str]]:
                 )
         if "naive" in parts:
             raise ValueError("'naive' adds nothing to a composition: leave it out of the '+' name")
+        for pair, reason in CONFLICTS.items():
+            if pair <= set(parts):
+                a, b = sorted(pair)
+                raise ValueError(f"{a!r} and {b!r} cannot be combined: {reason}")
     return canonical_name(parts), parts
 
 

@@ -70,3 +70,48 @@ def tiny_model_dir(tmp_path_factory):
 @pytest.fixture
 def tiny_stream():
     return synthetic_stream()
+
+
+def synthetic_domain_stream(seed: int = 0) -> Stream:
+    """Three 'hospitals' writing the same three diagnoses (one label space)."""
+    from streams import ExperienceData
+
+    records = synthetic_records(per_class=18, seed=seed)
+    keep = [i for i, y in enumerate(records.labels) if y < 3]
+    experiences = []
+    for domain in range(3):
+        rows = [i for k, i in enumerate(keep) if k % 3 == domain]
+        train, test = rows[: int(len(rows) * 0.7)], rows[int(len(rows) * 0.7):]
+        experiences.append(ExperienceData(
+            id=domain, classes=[0, 1, 2], task=0,
+            train_texts=[f"site{domain} " + records.texts[i] for i in train],
+            train_labels=[records.labels[i] for i in train],
+            test_texts=[f"site{domain} " + records.texts[i] for i in test],
+            test_labels=[records.labels[i] for i in test]))
+    card = SourceCard("synthetic", "tiny synthetic domain stream", "tests", "1", "MIT", "none")
+    return Stream("synthetic-domain", "domain", "three sites", card, records.class_names[:3],
+                  experiences, records.class_descriptions[:3])
+
+
+def synthetic_task_stream(seed: int = 0) -> Stream:
+    """Three tasks of two classes each, labels local to each task (0, 1)."""
+    from streams import ExperienceData
+
+    records = synthetic_records(per_class=12, seed=seed)
+    experiences = []
+    for task in range(3):
+        pair = [2 * task, 2 * task + 1]
+        rows = [i for i, y in enumerate(records.labels) if y in pair]
+        train, test = rows[::2] + rows[1::4], rows[3::4]
+        experiences.append(ExperienceData(
+            id=task, classes=[0, 1], task=task,
+            train_texts=[records.texts[i] for i in train],
+            train_labels=[pair.index(records.labels[i]) for i in train],
+            test_texts=[records.texts[i] for i in test],
+            test_labels=[pair.index(records.labels[i]) for i in test],
+            label_names=[records.class_names[c] for c in pair]))
+    card = SourceCard("synthetic", "tiny synthetic task stream", "tests", "1", "MIT", "none")
+    return Stream("synthetic-task", "task", "three tasks", card, records.class_names, experiences)
+
+
+SYNTHETIC_STREAMS = {"class": synthetic_stream, "domain": synthetic_domain_stream, "task": synthetic_task_stream}

@@ -12,7 +12,7 @@ SHARED_CHECK = Path(__file__).resolve().parents[2] / "shared" / "tools" / "check
 METRIC_KEYS = ["stream", "strategy", "seed", "scenario", "experiences", "accuracy_matrix",
                "initial_accuracy", "average_accuracy", "average_incremental_accuracy", "forgetting",
                "bwt", "fwt", "learning_accuracy", "per_experience", "train_seconds", "eval_seconds",
-               "peak_rss_mb", "trainable_parameters"]
+               "peak_rss_mb", "trainable_parameters", "macro_f1_matrix", "macro_f1"]
 
 
 @pytest.mark.parametrize("argv, needle", [

@@ -1,0 +1,49 @@
+"""Dark Experience Replay++ (Avalanche's DER template) on a masked growing head."""
+from .registry import HyperParam, StrategyParts, register_strategy
+
+
+def der_template():
+    """Avalanche's DER, with stored logits of then-masked units left out of the logit loss.
+
+    With a masked ``IncrementalClassifier`` the logits stored for classes not yet seen hold the
+    mask value (-1000); regressing today's logits of those (now active) classes onto -1000 would
+    dominate the loss. Those entries are replaced by the current (detached) outputs, so they add
+    neither loss nor gradient, which is what DER++ means on a growing head.
+    """
+    import torch
+    from avalanche.training import DER
+
+    class MaskedLogitsDER(DER):
+        def _after_forward(self, **kwargs):
+            super()._after_forward(**kwargs)
+            if getattr(self, "replay_loader", None) is not None:
+                stored = self.batch_logits
+                current = self.mb_output[: self.batch_size_mem].detach()
+                columns = min(stored.shape[1], current.shape[1])
+                stored = stored[:, :columns]
+                if stored.shape[1] < current.shape[1]:  # head grew since the logits were stored
+                    stored = torch.cat([stored, current[:, columns:]], dim=1)
+                self.batch_logits = torch.where(stored <= -999.0, current, stored)
+
+    return MaskedLogitsDER
+
+
+@register_strategy(
+    "der",
+    family="replay",
+    paper="Buzzega et al. 2020, Dark Experience for General Continual Learning, NeurIPS (DER++)",
+    description="Replays buffered examples with both their labels and their stored logits.",
+    hyperparams=[
+        HyperParam("mem_size", 500, "examples kept in the buffer", "same budget as replay"),
+        HyperParam("alpha", 0.1, "weight of the logit (MSE) loss", "Buzzega et al. 2020"),
+        HyperParam("beta", 0.5, "weight of the replayed labels' loss", "Buzzega et al. 2020"),
+    ],
+    scenarios=("class", "domain"),
+    composable=False,
+)
+def der(params, context) -> StrategyParts:
+    return StrategyParts(
+        template=der_template(),
+        template_kwargs={"mem_size": params["mem_size"], "batch_size_mem": context.batch_size,
+                         "alpha": params["alpha"], "beta": params["beta"]},
+    )

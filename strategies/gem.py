@@ -1,0 +1,40 @@
+"""Gradient Episodic Memory and its averaged variant (Avalanche GEMPlugin / AGEMPlugin)."""
+from .registry import HyperParam, StrategyParts, register_strategy
+
+
+@register_strategy(
+    "gem",
+    family="replay",
+    paper="Lopez-Paz & Ranzato 2017, Gradient Episodic Memory for Continual Learning, NeurIPS",
+    description="Projects each gradient so the loss on every past experience's memory does not "
+    "increase (a quadratic program per step, solved with quadprog).",
+    hyperparams=[
+        HyperParam("patterns_per_exp", 32, "memory per experience: every step runs all of it",
+                   "small on purpose: GEM's cost grows with the memory"),
+        HyperParam("memory_strength", 0.5, "margin of the projection (gamma)", "Lopez-Paz & Ranzato 2017"),
+    ],
+)
+def gem(params, context) -> StrategyParts:
+    from avalanche.training.plugins import GEMPlugin
+
+    return StrategyParts(plugins=[GEMPlugin(patterns_per_experience=params["patterns_per_exp"],
+                                            memory_strength=params["memory_strength"])])
+
+
+@register_strategy(
+    "agem",
+    family="replay",
+    paper="Chaudhry et al. 2019, Efficient Lifelong Learning with A-GEM, ICLR",
+    description="Projects the gradient when it conflicts with the average gradient on a sample "
+    "of the episodic memory.",
+    hyperparams=[
+        HyperParam("patterns_per_exp", 64, "memory per experience", "kept small for text models"),
+        HyperParam("sample_size", 32, "memory examples per reference gradient",
+                   "one training batch, as in Chaudhry et al. 2019"),
+    ],
+)
+def agem(params, context) -> StrategyParts:
+    from avalanche.training.plugins import AGEMPlugin
+
+    return StrategyParts(plugins=[AGEMPlugin(patterns_per_experience=params["patterns_per_exp"],
+                                             sample_size=params["sample_size"])])

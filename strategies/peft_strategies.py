@@ -1,0 +1,120 @@
+"""Parameter-efficient strategies: a linear probe, one shared LoRA adapter, one adapter per task.
+
+LoRA comes from the ``peft`` library (Hu et al. 2022); nothing of it is re-implemented here.
+"""
+from __future__ import annotations
+
+from .registry import HyperParam, StrategyParts, register_strategy
+
+_LORA_PARAMS = [
+    HyperParam("r", 8, "rank of the LoRA update", "Hu et al. 2022 (r = 8 on BERT-size models)"),
+    HyperParam("alpha", 16, "LoRA scaling numerator (scale = alpha / r)", "peft examples: 2r"),
+    HyperParam("dropout", 0.1, "dropout on the LoRA branch", "Hu et al. 2022"),
+    HyperParam("targets", "query,value", "comma-separated module names that get adapters",
+               "Hu et al. 2022 (W_q, W_v)"),
+]
+
+
+def freeze(module) -> None:
+    for parameter in module.parameters():
+        parameter.requires_grad_(False)
+
+
+def lora_config(params):
+    from peft import LoraConfig
+
+    return LoraConfig(r=params["r"], lora_alpha=params["alpha"], lora_dropout=params["dropout"],
+                      target_modules=[t.strip() for t in params["targets"].split(",") if t.strip()])
+
+
+@register_strategy(
+    "frozen",
+    family="PEFT",
+    paper="Linear probing of a frozen pretrained encoder (e.g. Kumar et al. 2022, ICLR)",
+    description="The encoder is frozen; only the (growing) head trains.",
+)
+def frozen(params, context) -> StrategyParts:
+    def prepare(model):
+        freeze(model.features)
+        return model
+
+    return StrategyParts(prepare_model=prepare)
+
+
+@register_strategy(
+    "lora",
+    family="PEFT",
+    paper="Hu et al. 2022, LoRA: Low-Rank Adaptation of Large Language Models, ICLR (via peft)",
+    description="One LoRA adapter on the frozen encoder, trained through all experiences with "
+    "the head.",
+    hyperparams=_LORA_PARAMS,
+)
+def lora(params, context) -> StrategyParts:
+    def prepare(model):
+        from peft import get_peft_model
+
+        model.features.encoder = get_peft_model(model.features.encoder, lora_config(params))
+        return model
+
+    return StrategyParts(prepare_model=prepare)
+
+
+def lora_per_task_model_class():
+    from avalanche.models import MultiTaskModule
+
+    class LoraPerTaskClassifier(MultiTaskModule):
+        """A frozen encoder with one peft LoRA adapter per task, picked by the task id.
+
+        A new task gets a fresh adapter when Avalanche adapts the model to it. While training an
+        experience only its own adapter (and its own head) has gradients, so the adapters and
+        heads of tasks already learned never change: no forgetting by construction.
+        """
+
+        def __init__(self, model, params):
+            from peft import get_peft_model
+
+            super().__init__()
+            self.params = dict(params)
+            self.features = model.features
+            self.head = model.head
+            freeze(self.features.encoder)
+            self.features.encoder = get_peft_model(self.features.encoder, lora_config(params),
+                                                   adapter_name="task0")
+
+        def adaptation(self, experience):
+            super().adaptation(experience)
+            peft_model = self.features.encoder
+            tasks = sorted(getattr(experience, "task_labels", [0]))
+            for task in tasks:
+                if f"task{task}" not in peft_model.peft_config:
+                    peft_model.add_adapter(f"task{task}", lora_config(self.params))
+            if self.training:
+                current = {f"task{t}" for t in tasks}
+                for name, parameter in peft_model.named_parameters():
+                    if "lora_" in name:
+                        parameter.requires_grad_(name.split(".")[-2] in current)
+
+        def forward_single_task(self, x, task_label):
+            # peft's set_adapter activates (and un-freezes) only this task's adapter
+            self.features.encoder.base_model.set_adapter(f"task{task_label}")
+            return self.head(self.features(x), task_label)
+
+    return LoraPerTaskClassifier
+
+
+@register_strategy(
+    "lora-per-task",
+    family="PEFT",
+    paper="Hu et al. 2022 (LoRA) as task-specific adapters, cf. Houlsby et al. 2019 and "
+    "AdapterFusion (Pfeiffer et al. 2021)",
+    description="A frozen encoder with one LoRA adapter and one head per task; the task id picks "
+    "them at test time, so learned tasks are never changed.",
+    hyperparams=_LORA_PARAMS,
+    scenarios=("task",),
+    composable=False,
+)
+def lora_per_task(params, context) -> StrategyParts:
+    def prepare(model):
+        return lora_per_task_model_class()(model, params)
+
+    return StrategyParts(prepare_model=prepare)
