@@ -116,12 +116,12 @@ def run_experiment(config: ExperimentConfig, *, stream=None, progress: bool = Tr
         plugins, template, template_kwargs, trains_once = [], None, {}, False
         for name in components:
             parts = STRATEGIES[name].build(params[name], context)
+            if parts.prepare_model is not None:  # may add plugins that need the final model
+                model = parts.prepare_model(model)
             plugins.extend(parts.plugins)
             template = parts.template or template
             template_kwargs.update(parts.template_kwargs)
             trains_once = trains_once or parts.trains_once
-            if parts.prepare_model is not None:
-                model = parts.prepare_model(model)
         optimizer = torch.optim.AdamW(model.parameters(), lr=config.training.lr,
                                       weight_decay=config.training.weight_decay)
         collector = prediction_collector()

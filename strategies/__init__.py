@@ -5,7 +5,7 @@ builders import Avalanche only when they are called.
 """
 # The import order is the registry order, which is the canonical order of '+' compositions
 # (replay first, then regularization, then distillation: 'replay+ewc', 'replay+lwf').
-from . import naive, reference, replay, der, gem, ewc, importance, lwf  # noqa: F401,I001
+from . import naive, reference, replay, der, icarl, gem, ewc, importance, lwf  # noqa: F401,I001
 from . import expanding_heads, multihead, peft_strategies, zero_shot  # noqa: F401,I001
 from .registry import (
     STRATEGIES,
