@@ -13,6 +13,14 @@ from typing import Optional
 SCENARIOS = ("class", "domain", "task")
 
 
+class DataError(ValueError):
+    """Bad user data: a one-line message naming the problem and the fix.
+
+    The message never quotes input text (clinical data can hold patient information): it names
+    the file, the column, the row number or the label instead.
+    """
+
+
 @dataclass(frozen=True)
 class SourceCard:
     """Where a stream's texts and labels come from (shown by --list-streams, saved in config.json)."""
@@ -51,7 +59,13 @@ class Records:
 
 @dataclass
 class ExperienceData:
-    """One experience: its train and test examples, the classes it introduces and its task id."""
+    """One experience: its train, validation and test examples, its classes and its task id.
+
+    ``label_names`` names this experience's label ids when they are local to it (the task
+    scenario, where every task counts its labels from 0); otherwise it is None and the ids index
+    the stream's ``class_names``. The validation split is held out of the training data and is
+    never part of the test data.
+    """
 
     id: int
     classes: list[int]
@@ -60,6 +74,9 @@ class ExperienceData:
     train_labels: list[int]
     test_texts: list[str]
     test_labels: list[int]
+    val_texts: list[str] = field(default_factory=list)
+    val_labels: list[int] = field(default_factory=list)
+    label_names: Optional[list[str]] = None
 
     @property
     def n_train(self) -> int:
@@ -68,6 +85,10 @@ class ExperienceData:
     @property
     def n_test(self) -> int:
         return len(self.test_texts)
+
+    @property
+    def n_val(self) -> int:
+        return len(self.val_texts)
 
     def summary(self) -> dict:
         """The ``experiences`` entry of metrics.json (no texts)."""
@@ -82,7 +103,11 @@ class ExperienceData:
 
 @dataclass
 class Stream:
-    """An ordered list of experiences, its scenario, its class names and its provenance card."""
+    """An ordered list of experiences, its scenario, its class names and its provenance card.
+
+    ``extra`` holds facts about how the stream was made (counts of dropped duplicates, blank
+    texts, ...); it is JSON-serialisable and never holds text.
+    """
 
     name: str
     scenario: str
@@ -92,6 +117,7 @@ class Stream:
     experiences: list[ExperienceData]
     class_descriptions: Optional[list[str]] = None
     notes: list[str] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
@@ -111,5 +137,6 @@ class Stream:
             "n_experiences": len(self.experiences),
             "experiences": [e.summary() for e in self.experiences],
             "notes": list(self.notes),
+            "extra": dict(self.extra),
             "card": self.card.to_dict(),
         }

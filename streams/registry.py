@@ -1,7 +1,7 @@
 """Built-in streams, registered by name."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Optional, Sequence
 
 from .base import Stream
@@ -43,27 +43,86 @@ def icd10cm_chapters(
     train_per_class: int = 200,
     test_per_class: int = 50,
     class_order: Optional[Sequence[int]] = None,
+    val_per_class: int = 0,
+    shots: Optional[int] = None,
 ) -> Stream:
     from . import icd10cm
-    from .scenarios import class_incremental
+    from .sources import SourceTable
 
     spec = BUILTIN_STREAMS["icd10cm-chapters"]
     records, notes = icd10cm.chapter_records()
-    experiences = class_incremental(
-        records,
-        n_experiences=n_experiences or spec.default_experiences,
-        seed=seed,
-        train_per_class=train_per_class,
-        test_per_class=test_per_class,
-        class_order=class_order,
-    )
-    return Stream(
-        name=spec.name,
-        scenario=spec.scenario,
-        description=spec.description,
-        card=icd10cm.card(spec.name, spec.description),
-        class_names=records.class_names,
-        class_descriptions=records.class_descriptions,
-        experiences=experiences,
-        notes=notes,
-    )
+    table = SourceTable.from_records(records, name="icd10cm", card=icd10cm.card(spec.name, spec.description))
+    return _build(spec, table, notes, seed=seed, n_experiences=n_experiences,
+                  train_per_class=train_per_class, test_per_class=test_per_class,
+                  val_per_class=val_per_class, shots=shots, class_order=class_order)
+
+
+@register_stream(
+    "icd10cm-blocks",
+    scenario="task",
+    description="Task-incremental: each experience is one ICD-10-CM chapter (chapters with at "
+    "least 6 blocks of 50+ texts, in ICD order: 17 chapters), label = its block (section), text = "
+    "leaf code titles + inclusion terms, capped per class; blocks below 50 texts are left out.",
+    default_experiences=5,
+)
+def icd10cm_blocks(
+    *,
+    seed: int,
+    n_experiences: Optional[int] = None,
+    train_per_class: int = 200,
+    test_per_class: int = 50,
+    class_order: Optional[Sequence[int]] = None,
+    val_per_class: int = 0,
+    shots: Optional[int] = None,
+) -> Stream:
+    from . import icd10cm
+
+    spec = BUILTIN_STREAMS["icd10cm-blocks"]
+    table, notes_by_task = icd10cm.block_table()
+    count = n_experiences or spec.default_experiences
+    used = (table.task_order or [])[:count]
+    notes = notes_by_task.get("", []) + [n for task in used for n in notes_by_task.get(task, [])]
+    table = replace(table, card=icd10cm.card(spec.name, spec.description))
+    return _build(spec, table, notes, seed=seed, n_experiences=count,
+                  train_per_class=train_per_class, test_per_class=test_per_class,
+                  val_per_class=val_per_class, shots=shots, class_order=class_order)
+
+
+@register_stream(
+    "icd10cm-views",
+    scenario="domain",
+    description="Domain-incremental: label = ICD-10-CM chapter (20 chapters: 8 and 22 have fewer "
+    "than 50 texts in some view); experience 0 = code titles, 1 = inclusion terms, 2 = excludes-"
+    "note phrases (their chapter from the code they reference), capped per class.",
+    default_experiences=3,
+)
+def icd10cm_views(
+    *,
+    seed: int,
+    n_experiences: Optional[int] = None,
+    train_per_class: int = 200,
+    test_per_class: int = 50,
+    class_order: Optional[Sequence[int]] = None,
+    val_per_class: int = 0,
+    shots: Optional[int] = None,
+) -> Stream:
+    from . import icd10cm
+
+    spec = BUILTIN_STREAMS["icd10cm-views"]
+    table, notes = icd10cm.view_table()
+    table = replace(table, card=icd10cm.card(spec.name, spec.description))
+    return _build(spec, table, notes, seed=seed, n_experiences=n_experiences or spec.default_experiences,
+                  train_per_class=train_per_class, test_per_class=test_per_class,
+                  val_per_class=val_per_class, shots=shots, class_order=class_order,
+                  domain_order=list(icd10cm.VIEWS))
+
+
+def _build(spec: StreamSpec, table, notes: list[str], **options) -> Stream:
+    """A built-in stream from its table: the spec's name, scenario and description; the source's
+    notes first."""
+    from .builders import build_stream
+
+    stream = build_stream(table, scenario=spec.scenario, name=spec.name,
+                          description=spec.description, **options)
+    stream.notes = list(notes) + stream.notes
+    return stream

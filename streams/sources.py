@@ -1,0 +1,476 @@
+"""Sources: a user's labelled texts read into a :class:`SourceTable` (texts, labels, optional
+domain / task / group / split columns) with its provenance card.
+
+``load_source`` reads a local CSV / TSV / JSON Lines / JSON / Parquet file, a folder of such files,
+a folder written by ``datasets``' ``save_to_disk``, a comma-separated list of files (one task per
+file) or, when online, a Hugging Face dataset name. Bad data raises :class:`DataError` with a
+one-line message that names the file, column or row number, never the text itself.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from .base import DataError, Records, SourceCard
+
+#: File extensions read, and how.
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "json", ".parquet": "parquet",
+           ".pq": "parquet"}
+FORMAT_NAMES = "CSV (.csv/.tsv), JSON Lines (.jsonl/.json) or Parquet (.parquet)"
+UNKNOWN_LICENCE = "as given by the data owner"
+#: Split names recognised in a split column, file stem or ``DatasetDict`` key.
+SPLIT_NAMES = {"train": "train", "training": "train", "test": "test", "testing": "test",
+               "validation": "validation", "valid": "validation", "val": "validation",
+               "dev": "validation"}
+_OPTIONS = {"text_col": "--text-col", "label_col": "--label-col", "domain_col": "--domain-col",
+            "task_col": "--task-col", "group_col": "--group-col", "split_col": "--split-col"}
+
+
+@dataclass
+class SourceTable:
+    """One row per example: text, class id and the optional columns, plus provenance.
+
+    ``labels`` are class ids 0..C-1; ``label_values[i]`` is the raw label value of class ``i``
+    (values sorted: numbers numerically, strings alphabetically) and ``class_names[i]`` its
+    readable name. ``split`` holds 'train' / 'test' / 'validation' per row when the data came
+    split, else None. ``task_order`` is the natural task order when the source has one (one
+    task per file, in the order given). ``dropped`` counts rows left out while reading
+    (``blank_texts``, ``missing_labels``, ``missing_domains``, ``missing_tasks``).
+    """
+
+    name: str
+    card: SourceCard
+    texts: list[str]
+    labels: list[int]
+    label_values: list[Any]
+    class_names: list[str]
+    domains: Optional[list[str]] = None
+    tasks: Optional[list[str]] = None
+    groups: Optional[list[str]] = None
+    split: Optional[list[str]] = None
+    task_order: Optional[list[str]] = None
+    class_descriptions: Optional[list[str]] = None
+    dropped: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        n = len(self.texts)
+        for column in ("labels", "domains", "tasks", "groups", "split"):
+            values = getattr(self, column)
+            if values is not None and len(values) != n:
+                raise ValueError(f"{column} has {len(values)} rows, texts has {n}")
+        if len(self.label_values) != len(self.class_names):
+            raise ValueError("label_values and class_names must have the same length")
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @property
+    def raw_labels(self) -> list[Any]:
+        return [self.label_values[label] for label in self.labels]
+
+    def records(self) -> Records:
+        return Records(list(self.texts), list(self.labels), list(self.class_names),
+                       self.class_descriptions)
+
+    @classmethod
+    def from_records(cls, records: Records, *, name: str, card: SourceCard, **columns) -> "SourceTable":
+        """A table over already-labelled records (class ids are their own raw values)."""
+        return cls(name=name, card=card, texts=list(records.texts), labels=list(records.labels),
+                   label_values=list(range(len(records.class_names))),
+                   class_names=list(records.class_names),
+                   class_descriptions=records.class_descriptions, **columns)
+
+
+@dataclass
+class _Piece:
+    """One read table: a pandas frame, where it came from, and its split / task if known."""
+
+    frame: Any
+    where: str
+    split: Optional[str] = None
+    task: Optional[str] = None
+    label_feature_names: Optional[list[str]] = None
+
+
+def load_source(
+    data: str,
+    *,
+    text_col: str,
+    label_col: str,
+    domain_col: Optional[str] = None,
+    task_col: Optional[str] = None,
+    group_col: Optional[str] = None,
+    split_col: Optional[str] = None,
+    label_names: Optional[str] = None,
+) -> SourceTable:
+    """Read ``data`` (file, folder, ``a.csv,b.csv`` or Hugging Face dataset name) into a table.
+
+    Rows with a blank text, or a missing label, domain or task, are dropped and counted in
+    ``table.dropped``. ``label_names`` is a CSV (header row; first column the label value, second
+    its name) or JSON (``{"value": "name"}``) file of readable class names.
+    """
+    pieces, name, card_fields = _read(data, label_col=label_col)
+    columns = {"text_col": text_col, "label_col": label_col, "domain_col": domain_col,
+               "task_col": task_col, "group_col": group_col, "split_col": split_col}
+    for piece in pieces:
+        available = [str(c) for c in piece.frame.columns]
+        for option, column in columns.items():
+            if column is not None and column not in piece.frame.columns:
+                shown = ", ".join(available[:30]) + (", ..." if len(available) > 30 else "")
+                raise DataError(f"column {column!r} ({_OPTIONS[option]}) is not in {piece.where}; "
+                                f"available columns: {shown or 'none'}: pass one of them")
+    if sum(len(p.frame) for p in pieces) == 0:
+        raise DataError(f"{name} has no rows: give a file with one example per row")
+
+    where: list[tuple[str, int]] = []  # (file, 1-based data row) per row, for messages only
+    texts, raw_labels, domains, tasks, groups, split = [], [], [], [], [], []
+    for piece in pieces:
+        frame = piece.frame
+        where.extend((piece.where, i + 1) for i in range(len(frame)))
+        texts.extend(_text(v) for v in frame[text_col].tolist())
+        raw_labels.extend(frame[label_col].tolist())
+        domains.extend(frame[domain_col].tolist() if domain_col else [])
+        tasks.extend(frame[task_col].tolist() if task_col else [piece.task] * len(frame))
+        groups.extend(frame[group_col].tolist() if group_col else [])
+        split.extend(frame[split_col].tolist() if split_col else [piece.split] * len(frame))
+
+    if not any(texts):
+        raise DataError(f"text column {text_col!r} in {name} is empty or blank in every row: "
+                        "check --text-col")
+    keep = [bool(t) for t in texts]
+    dropped = {"blank_texts": keep.count(False)}
+
+    kinds = [_label_kind(v) for v in raw_labels]
+    for i, kind in enumerate(kinds):
+        if kind == "other" and keep[i]:
+            file, row = where[i]
+            raise DataError(f"label column {label_col!r} holds a list or object at row {row} of "
+                            f"{file}: give one label (a number or a string) per row")
+    missing = sum(1 for i, k in enumerate(kinds) if keep[i] and k == "missing")
+    dropped["missing_labels"] = missing
+    keep = [k and kind != "missing" for k, kind in zip(keep, kinds)]
+    used = {kinds[i] for i in range(len(kinds)) if keep[i]}
+    if not used:
+        raise DataError(f"label column {label_col!r} in {name} has no label on any row with a "
+                        "text: check --label-col")
+    if used == {"number", "string"}:
+        first_number = next(i for i in range(len(kinds)) if keep[i] and kinds[i] == "number")
+        first_string = next(i for i in range(len(kinds)) if keep[i] and kinds[i] == "string")
+        raise DataError(
+            f"label column {label_col!r} mixes numbers and strings (row {where[first_number][1]} of "
+            f"{where[first_number][0]} is a number, row {where[first_string][1]} of "
+            f"{where[first_string][0]} a string): make every label the same type")
+
+    optional: dict[str, Optional[list]] = {"domains": None, "tasks": None, "groups": None,
+                                           "split": None}
+    if domain_col:
+        optional["domains"] = [_category(v) for v in domains]
+    if task_col or any(p.task for p in pieces):
+        optional["tasks"] = [_category(v) for v in tasks]
+    for column in ("domains", "tasks"):
+        values = optional[column]
+        if values is not None:
+            dropped[f"missing_{column}"] = sum(1 for k, v in zip(keep, values) if k and v is None)
+            keep = [k and v is not None for k, v in zip(keep, values)]
+    if group_col:
+        # a row without a group is a group of its own
+        optional["groups"] = [g if g is not None else f"\x00row {i}"
+                              for i, g in enumerate(_category(v) for v in groups)]
+    if split_col or any(p.split for p in pieces):
+        normalised = []
+        for i, value in enumerate(split):
+            name_ = SPLIT_NAMES.get(str(value).strip().lower()) if _category(value) else None
+            if name_ is None and keep[i]:
+                raise DataError(
+                    f"split column {split_col!r} at row {where[i][1]} of {where[i][0]} is not one of "
+                    "train / test / validation: fix that row or leave out --split-col")
+            normalised.append(name_)
+        optional["split"] = normalised
+
+    if not any(keep):
+        raise DataError(f"no row of {name} has a text, a label and the other columns asked for: "
+                        "check the column options")
+    rows = [i for i, k in enumerate(keep) if k]
+    values = [_label_value(raw_labels[i]) for i in rows]
+    label_values = sorted(set(values))
+    class_id = {v: i for i, v in enumerate(label_values)}
+    class_names = [str(v) for v in label_values]
+    feature_names = next((p.label_feature_names for p in pieces if p.label_feature_names), None)
+    if feature_names and all(isinstance(v, int) and 0 <= v < len(feature_names) for v in label_values):
+        class_names = [feature_names[v] for v in label_values]
+    if label_names:
+        mapping = _read_label_names(label_names, numeric="number" in used)
+        class_names = [mapping.get(str(v), name_) for v, name_ in zip(label_values, class_names)]
+
+    notes = [f"{n} rows dropped: {reason.replace('_', ' ')}" for reason, n in dropped.items() if n]
+    return SourceTable(
+        name=name,
+        card=SourceCard(name=name, description=f"labelled texts read from {card_fields['source']}",
+                        **card_fields),
+        texts=[texts[i] for i in rows],
+        labels=[class_id[v] for v in values],
+        label_values=label_values,
+        class_names=class_names,
+        **{k: None if v is None else [v[i] for i in rows] for k, v in optional.items()},
+        task_order=_task_order(pieces) if not task_col else None,
+        dropped=dropped,
+        notes=notes,
+    )
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def _read(data: str, *, label_col: str) -> tuple[list[_Piece], str, dict]:
+    """Pieces of the source, its name, and the card fields (source, version, licence, citation)."""
+    path = Path(os.path.expanduser(data))
+    if not path.exists() and "," in data:
+        files = [Path(os.path.expanduser(p.strip())) for p in data.split(",") if p.strip()]
+        for file in files:
+            if not file.is_file():
+                raise DataError(f"file {str(file)!r} not found: check the comma-separated --data list")
+        stems = [_stem(f) for f in files]
+        if len(set(stems)) != len(stems):
+            raise DataError("two files in the --data list have the same name; the task name is the "
+                            "file name: rename one of them")
+        pieces = [_Piece(_read_file(f), f.name, task=s) for f, s in zip(files, stems)]
+        return pieces, _safe_name("+".join(stems)), _local_card(data, files)
+    if path.is_file():
+        return [_Piece(_read_file(path), path.name)], _safe_name(_stem(path)), _local_card(data, [path])
+    if path.is_dir():
+        if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
+            return _read_saved_dataset(path, data, label_col)
+        return _read_folder(path, data)
+    if _looks_like_path(data):
+        raise DataError(f"file or folder {data!r} not found: check the --data path")
+    return _read_hub_dataset(data, label_col)
+
+
+def _looks_like_path(data: str) -> bool:
+    return (Path(data).suffix.lower() in FORMATS or data.startswith((".", "~", os.sep))
+            or data.count("/") > 1 or os.sep != "/" and os.sep in data)
+
+
+def _stem(path: Path) -> str:
+    return path.name[: -len(path.suffix)] if path.suffix else path.name
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._+-]+", "-", name).strip("-") or "data"
+
+
+def _read_file(path: Path):
+    import pandas as pd
+
+    kind = FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise DataError(f"cannot read {path.name}: its extension is not {FORMAT_NAMES}; "
+                        "convert it or rename it to its format")
+    try:
+        if kind in ("csv", "tsv"):
+            return pd.read_csv(path, sep="," if kind == "csv" else "\t")
+        if kind == "parquet":
+            return pd.read_parquet(path)
+        if kind == "jsonl":
+            return pd.read_json(path, lines=True, dtype=False, convert_dates=False)
+        try:
+            return pd.read_json(path, dtype=False, convert_dates=False)
+        except ValueError:
+            return pd.read_json(path, lines=True, dtype=False, convert_dates=False)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path.name} is empty: give a file with a header row and one example per "
+                        "row") from None
+    except Exception as error:  # the message of a parse error may quote the data: never shown
+        line = re.search(r"line (\d+)", str(error))
+        at = f" near line {line.group(1)}" if line else ""
+        raise DataError(f"cannot read {path.name} as {kind.upper()}{at} ({type(error).__name__}): "
+                        f"check that the file is valid {kind.upper()} in UTF-8") from None
+
+
+def _read_folder(path: Path, data: str) -> tuple[list[_Piece], str, dict]:
+    files = sorted(f for f in path.iterdir()
+                   if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in FORMATS)
+    if not files:
+        raise DataError(f"folder {data!r} holds no {FORMAT_NAMES} file: check the --data path")
+    splits = {f: SPLIT_NAMES.get(_stem(f).lower()) for f in files}
+    if {"train", "test"} <= set(splits.values()):
+        others = [f.name for f, s in splits.items() if s is None]
+        if others:
+            raise DataError(f"folder {data!r} has train and test files and also {others[0]}: move "
+                            "other files out of the folder")
+        pieces = [_Piece(_read_file(f), f.name, split=splits[f]) for f in files]
+    else:
+        pieces = [_Piece(_read_file(f), f.name) for f in files]
+    return pieces, _safe_name(path.resolve().name), _local_card(data, files)
+
+
+def _local_card(data: str, files: Sequence[Path]) -> dict:
+    newest = max(f.stat().st_mtime for f in files)
+    date = datetime.datetime.fromtimestamp(newest, datetime.timezone.utc).date().isoformat()
+    return {"source": data, "version": f"file modified {date}", "licence": UNKNOWN_LICENCE,
+            "citation": ""}
+
+
+def _read_saved_dataset(path: Path, data: str, label_col: str):
+    import datasets
+
+    try:
+        loaded = datasets.load_from_disk(str(path))
+    except Exception as error:
+        raise DataError(f"cannot read {data!r} as a folder saved by datasets' save_to_disk "
+                        f"({type(error).__name__}): save it again or give a file") from None
+    pieces, card = _dataset_pieces(loaded, data, label_col)
+    return pieces, _safe_name(path.resolve().name), card
+
+
+def _read_hub_dataset(name: str, label_col: str):
+    import datasets
+
+    try:
+        loaded = datasets.load_dataset(name)
+    except Exception as error:
+        raise DataError(f"cannot load {name!r} as a file, folder or Hugging Face dataset "
+                        f"({type(error).__name__}): check the name (and that you are online) or "
+                        "give a local file") from None
+    pieces, card = _dataset_pieces(loaded, name, label_col)
+    return pieces, _safe_name(name.rstrip("/").split("/")[-1]), card
+
+
+def _dataset_pieces(loaded, source: str, label_col: str) -> tuple[list[_Piece], dict]:
+    """Pieces of a ``Dataset`` or ``DatasetDict``; its train/test splits are kept when both exist."""
+    import datasets
+
+    if isinstance(loaded, datasets.Dataset):
+        parts = [(None, None, loaded)]
+    else:
+        splits = {key: SPLIT_NAMES.get(str(key).lower()) for key in loaded}
+        if {"train", "test"} <= set(splits.values()):
+            parts = [(splits[k], k, d) for k, d in loaded.items() if splits[k] is not None]
+        else:  # no train/test split to honour: every split is data to split ourselves
+            parts = [(None, k, d) for k, d in loaded.items()]
+    pieces = []
+    for split, key, dataset in parts:
+        feature = dataset.features.get(label_col)
+        names = list(feature.names) if isinstance(feature, datasets.ClassLabel) else None
+        where = f"{source} ({key} split)" if key is not None else source
+        pieces.append(_Piece(dataset.to_pandas(), where, split=split, label_feature_names=names))
+    datasets_ = [d for _, _, d in parts]
+    info = datasets_[0].info if datasets_ else None
+    fingerprints = ",".join(getattr(d, "_fingerprint", "") or "" for d in datasets_)
+    version = f"fingerprint {fingerprints}"
+    if info is not None and info.version and str(info.version) != "0.0.0":
+        version = f"version {info.version}, {version}"
+    return pieces, {
+        "source": source,
+        "version": version,
+        "licence": (info.license if info is not None and info.license else UNKNOWN_LICENCE),
+        "citation": (info.citation if info is not None and info.citation else ""),
+    }
+
+
+def _task_order(pieces: list[_Piece]) -> Optional[list[str]]:
+    tasks = [p.task for p in pieces if p.task]
+    return tasks or None
+
+
+# --- values ------------------------------------------------------------------------------------
+
+
+def _is_missing(value) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    try:
+        import pandas as pd
+
+        return value is pd.NA or value is pd.NaT
+    except ImportError:  # pragma: no cover
+        return False
+
+
+def _text(value) -> str:
+    if _is_missing(value):
+        return ""
+    return (value if isinstance(value, str) else str(value)).strip()
+
+
+def _label_kind(value) -> str:
+    import numpy as np
+
+    if _is_missing(value):
+        return "missing"
+    if isinstance(value, (bool, np.bool_)):
+        return "string"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return "missing" if isinstance(value, (float, np.floating)) and math.isnan(value) else "number"
+    if isinstance(value, str):
+        return "string" if value.strip() else "missing"
+    return "other"
+
+
+def _label_value(value):
+    """A label as a sortable, hashable value: an int when integral, else a float or a string."""
+    import numpy as np
+
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return int(value) if float(value).is_integer() else float(value)
+    return str(value).strip()
+
+
+def _category(value) -> Optional[str]:
+    """A domain / task / group / split value as a string; None when missing or blank."""
+    if _is_missing(value):
+        return None
+    if not isinstance(value, str):
+        value = _label_value(value)
+    text = str(value).strip()
+    return text or None
+
+
+def _read_label_names(path_str: str, *, numeric: bool) -> dict[str, str]:
+    """Label value (as a string) -> readable name, from a CSV (two columns) or JSON object."""
+    path = Path(os.path.expanduser(path_str))
+    if not path.is_file():
+        raise DataError(f"label names file {path_str!r} not found: check --label-names")
+    try:
+        if path.suffix.lower() == ".json":
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(raw, dict):
+                raise DataError(f"label names file {path.name} is not a JSON object: write it as "
+                                '{"label value": "name", ...}')
+            pairs = list(raw.items())
+        else:
+            import pandas as pd
+
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+            if frame.shape[1] < 2:
+                raise DataError(f"label names file {path.name} needs two columns (label value, "
+                                "name) under a header row")
+            pairs = list(zip(frame.iloc[:, 0], frame.iloc[:, 1]))
+    except DataError:
+        raise
+    except Exception as error:
+        raise DataError(f"cannot read label names file {path.name} ({type(error).__name__}): give "
+                        "a CSV with a header row or a JSON object") from None
+    mapping = {}
+    for key, name in pairs:
+        key = str(key).strip()
+        if numeric:
+            try:
+                key = str(_label_value(float(key)))
+            except ValueError:
+                pass
+        mapping[key] = str(name).strip()
+    return mapping
