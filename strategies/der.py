@@ -2,6 +2,17 @@
 from .registry import HyperParam, StrategyParts, register_strategy
 
 
+def logit_targets(stored, current):
+    """DER++ regression targets: stored logits where the unit was active when stored, the
+    current (detached) output elsewhere (units masked then, or added to the head since)."""
+    import torch
+
+    current = current.detach()
+    columns = min(stored.shape[1], current.shape[1])
+    targets = torch.where(stored[:, :columns] <= -999.0, current[:, :columns], stored[:, :columns])
+    return torch.cat([targets, current[:, columns:]], dim=1)
+
+
 def der_template():
     """Avalanche's DER, with stored logits of then-masked units left out of the logit loss.
 
@@ -10,20 +21,13 @@ def der_template():
     dominate the loss. Those entries are replaced by the current (detached) outputs, so they add
     neither loss nor gradient, which is what DER++ means on a growing head.
     """
-    import torch
     from avalanche.training import DER
 
     class MaskedLogitsDER(DER):
         def _after_forward(self, **kwargs):
             super()._after_forward(**kwargs)
             if getattr(self, "replay_loader", None) is not None:
-                stored = self.batch_logits
-                current = self.mb_output[: self.batch_size_mem].detach()
-                columns = min(stored.shape[1], current.shape[1])
-                stored = stored[:, :columns]
-                if stored.shape[1] < current.shape[1]:  # head grew since the logits were stored
-                    stored = torch.cat([stored, current[:, columns:]], dim=1)
-                self.batch_logits = torch.where(stored <= -999.0, current, stored)
+                self.batch_logits = logit_targets(self.batch_logits, self.mb_output[: self.batch_size_mem])
 
     return MaskedLogitsDER
 

@@ -14,7 +14,7 @@ _LAMBDA_HELP = (
     description="Quadratic penalty on parameter drift, weighted by the Fisher information of "
     "each past experience (one importance copy per experience).",
     hyperparams=[
-        HyperParam("lambda", 10000.0, _LAMBDA_HELP, "measured on icd10cm-chapters (see README)"),
+        HyperParam("lambda", 1e6, _LAMBDA_HELP, "sweep 1e3..1e7 on icd10cm-chapters (README)"),
     ],
 )
 def ewc(params, context) -> StrategyParts:
@@ -29,7 +29,7 @@ def ewc(params, context) -> StrategyParts:
     paper="Schwarz et al. 2018, Progress & Compress, ICML (online EWC)",
     description="EWC with one running importance copy, decayed at each experience.",
     hyperparams=[
-        HyperParam("lambda", 10000.0, _LAMBDA_HELP, "measured on icd10cm-chapters (see README)"),
+        HyperParam("lambda", 1e6, _LAMBDA_HELP, "sweep 1e3..1e7 on icd10cm-chapters (README)"),
         HyperParam("decay", 0.9, "decay of the running importance (gamma)", "Schwarz et al. 2018"),
     ],
 )
