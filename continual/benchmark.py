@@ -19,6 +19,8 @@ class PackedStream:
     train_y: list[torch.Tensor]
     test_x: list[torch.Tensor]
     test_y: list[torch.Tensor]
+    val_x: list[torch.Tensor]
+    val_y: list[torch.Tensor]
     length: int
     truncated_share: float
 
@@ -29,15 +31,17 @@ def tokenize_stream(stream: Stream, tokenizer, *, max_length: int, cache_dir: Op
     for exp in stream.experiences:
         texts.extend(exp.train_texts)
         texts.extend(exp.test_texts)
+        texts.extend(exp.val_texts)
     tokens = tokenize_texts(texts, tokenizer, max_length=max_length, cache_dir=cache_dir)
     length = max((len(ids) for ids in tokens.input_ids), default=2)
     pad_id = tokenizer.pad_token_id or 0
-    packed = PackedStream([], [], [], [], length, tokens.truncated_share)
+    packed = PackedStream([], [], [], [], [], [], length, tokens.truncated_share)
     start = 0
     for exp in stream.experiences:
         for texts_, labels, xs, ys in (
             (exp.train_texts, exp.train_labels, packed.train_x, packed.train_y),
             (exp.test_texts, exp.test_labels, packed.test_x, packed.test_y),
+            (exp.val_texts, exp.val_labels, packed.val_x, packed.val_y),
         ):
             ids = tokens.input_ids[start : start + len(texts_)]
             start += len(texts_)
@@ -76,4 +80,7 @@ def make_benchmark(stream: Stream, packed: PackedStream):
 
     train = [dataset(x, y, e.task) for x, y, e in zip(packed.train_x, packed.train_y, stream.experiences)]
     test = [dataset(x, y, e.task) for x, y, e in zip(packed.test_x, packed.test_y, stream.experiences)]
-    return with_task_labels(with_classes_timeline(benchmark_from_datasets(train=train, test=test)))
+    streams = {"train": train, "test": test}
+    if any(len(y) for y in packed.val_y):
+        streams["valid"] = [dataset(x, y, e.task) for x, y, e in zip(packed.val_x, packed.val_y, stream.experiences)]
+    return with_task_labels(with_classes_timeline(benchmark_from_datasets(**streams)))

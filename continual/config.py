@@ -30,12 +30,36 @@ class StreamConfig:
     test_per_class: int = field(default=50, metadata={"help": "upper bound on test examples per class"})
     max_length: int = field(default=128, metadata={"help": "tokens per text; longer texts are truncated (share reported)"})
     class_order: Optional[list] = field(default=None, metadata={"help": "explicit class order (class ids), else drawn from the seed"})
+    data: Optional[str] = field(default=None, metadata={"help": "CSV/JSONL/Parquet file(s), a folder, a save_to_disk folder or a Hugging Face dataset name"})
+    text_col: Optional[str] = field(default=None, metadata={"help": "column holding the text (with --data)"})
+    label_col: Optional[str] = field(default=None, metadata={"help": "column holding the label (with --data)"})
+    domain_col: Optional[str] = field(default=None, metadata={"help": "column cutting domain experiences"})
+    task_col: Optional[str] = field(default=None, metadata={"help": "column cutting task experiences"})
+    group_col: Optional[str] = field(default=None, metadata={"help": "column of groups (patients) kept on one side of the split"})
+    split_col: Optional[str] = field(default=None, metadata={"help": "column holding an existing train/test split"})
+    scenario: Optional[str] = field(default=None, metadata={"help": "class | domain | task (with --data)"})
+    name: Optional[str] = field(default=None, metadata={"help": "stream name in results (default <data stem>-<scenario>)"})
+    label_names: Optional[str] = field(default=None, metadata={"help": "CSV or JSON file mapping label values to names"})
+    domain_order: Optional[list] = field(default=None, metadata={"help": "order of domain values (default sorted)"})
+    task_order: Optional[list] = field(default=None, metadata={"help": "order of task values (default sorted or file order)"})
+    shots: Optional[int] = field(default=None, metadata={"help": "few-shot: K training examples per class and experience"})
+    val_per_class: int = field(default=0, metadata={"help": "validation examples per class held out of training"})
     cache_dir: Optional[str] = field(default=None, metadata={"help": "tokenization cache folder (default ~/.cache/continual-medical)"})
     no_cache: bool = field(default=False, metadata={"help": "keep no tokenization cache on disk"})
 
     def __post_init__(self) -> None:
-        for name in ("experiences", "train_per_class", "test_per_class", "max_length"):
+        for name in ("experiences", "train_per_class", "test_per_class", "max_length", "shots"):
             _positive(f"--{name.replace('_', '-')}", getattr(self, name))
+        if self.val_per_class < 0:
+            raise UserError(f"--val-per-class must be 0 or more, got {self.val_per_class}")
+        if self.data is not None:
+            missing = [f"--{n.replace('_', '-')}" for n in ("text_col", "label_col", "scenario") if getattr(self, n) is None]
+            if missing:
+                raise UserError(f"--data needs {', '.join(missing)}: name the text and label columns and the scenario")
+        if self.scenario is not None and self.scenario not in ("class", "domain", "task"):
+            raise UserError(f"--scenario {self.scenario} is unknown: use class, domain or task")
+        if self.scenario == "domain" and self.data is not None and not self.domain_col:
+            raise UserError("--scenario domain needs --domain-col: the column whose values cut the experiences")
         if self.max_length < 8:
             raise UserError(f"--max-length {self.max_length} is too short: use at least 8 tokens")
 
@@ -62,6 +86,8 @@ class TrainingConfig:
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
     device: str = field(default="auto", metadata={"help": "auto | cpu | cuda"})
     precision: str = field(default="fp32", metadata={"help": "fp32 | bf16 (autocast)"})
+    early_stopping: bool = field(default=False, metadata={"help": "stop an experience's training when validation accuracy stops improving (needs --val-per-class)"})
+    patience: int = field(default=1, metadata={"help": "epochs without validation improvement before stopping"})
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size", "lr"):
@@ -70,6 +96,8 @@ class TrainingConfig:
             raise UserError("weight_decay must be 0 or more")
         if self.device not in DEVICES:
             raise UserError(f"--device {self.device} is unknown: use auto, cpu or cuda")
+        if self.patience < 1:
+            raise UserError("patience must be at least 1")
         if self.precision not in PRECISIONS:
             raise UserError(f"--precision {self.precision} is unknown: use fp32 or bf16")
 

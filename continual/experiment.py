@@ -1,6 +1,7 @@
 """The run: stream -> benchmark -> strategy -> accuracy matrix -> metrics -> results files."""
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -32,21 +33,37 @@ def resolve_device(name: str):
 
 
 def build_stream(config: ExperimentConfig):
-    from streams import BUILTIN_STREAMS
+    """The configured stream: a built-in one, or ``--data`` arranged into ``--scenario``."""
+    import warnings as _warnings
+
+    from streams import BUILTIN_STREAMS, DataError, build_stream as arrange, load_source
     from strategies.registry import closest
 
-    name = config.stream.stream
-    if name not in BUILTIN_STREAMS:
-        raise UserError(f"unknown stream {name!r}{closest(name, BUILTIN_STREAMS)}: see --list-streams")
+    sc = config.stream
     try:
-        return BUILTIN_STREAMS[name].build(
-            seed=config.seed,
-            n_experiences=config.stream.experiences,
-            train_per_class=config.stream.train_per_class,
-            test_per_class=config.stream.test_per_class,
-            class_order=config.stream.class_order,
-        )
-    except ValueError as err:
+        with _warnings.catch_warnings(record=True) as caught:
+            _warnings.simplefilter("always", UserWarning)
+            if sc.data is not None:
+                table = load_source(sc.data, text_col=sc.text_col, label_col=sc.label_col,
+                                    domain_col=sc.domain_col, task_col=sc.task_col,
+                                    group_col=sc.group_col, split_col=sc.split_col,
+                                    label_names=sc.label_names)
+                stream = arrange(table, scenario=sc.scenario, seed=config.seed, n_experiences=sc.experiences,
+                                 train_per_class=sc.train_per_class, test_per_class=sc.test_per_class,
+                                 val_per_class=sc.val_per_class, shots=sc.shots, class_order=sc.class_order,
+                                 domain_order=sc.domain_order, task_order=sc.task_order, name=sc.name)
+            else:
+                if sc.stream not in BUILTIN_STREAMS:
+                    raise UserError(f"unknown stream {sc.stream!r}{closest(sc.stream, BUILTIN_STREAMS)}: see --list-streams")
+                stream = BUILTIN_STREAMS[sc.stream].build(
+                    seed=config.seed, n_experiences=sc.experiences, train_per_class=sc.train_per_class,
+                    test_per_class=sc.test_per_class, class_order=sc.class_order,
+                    val_per_class=sc.val_per_class, shots=sc.shots,
+                )
+        for warning in caught:  # few-shot shortfalls and the like: one line each, no text
+            print(f"warning: {warning.message}", file=sys.stderr)
+        return stream
+    except (DataError, ValueError) as err:
         raise UserError(str(err)) from None
 
 
@@ -100,6 +117,8 @@ def run_experiment(config: ExperimentConfig, *, stream=None, progress: bool = Tr
         encoder, tokenizer = load_encoder_and_tokenizer(config.model.model)
         cache_dir = None if config.stream.no_cache else Path(config.stream.cache_dir or default_cache_dir())
         packed = tokenize_stream(stream, tokenizer, max_length=config.stream.max_length, cache_dir=cache_dir)
+        print(f"   {packed.truncated_share:.1%} of texts truncated at {config.stream.max_length} tokens "
+              f"(padded length {packed.length})", file=sys.stderr)
         benchmark = make_benchmark(stream, packed)
         head = config.model.head or _default_head(stream.scenario)
         torch.manual_seed(derived_seed(config.seed, 1))
@@ -125,15 +144,21 @@ def run_experiment(config: ExperimentConfig, *, stream=None, progress: bool = Tr
         optimizer = torch.optim.AdamW(model.parameters(), lr=config.training.lr,
                                       weight_decay=config.training.weight_decay)
         collector = prediction_collector()
+        has_validation = hasattr(benchmark, "valid_stream")
+        if config.training.early_stopping:
+            from avalanche.training.plugins import EarlyStoppingPlugin
+
+            # Avalanche watches the stream accuracy of the current experience's validation split
+            plugins.append(EarlyStoppingPlugin(config.training.patience, "valid_stream", mode="max"))
         with warnings.catch_warnings():  # "no loggers": we read the metrics ourselves
             warnings.simplefilter("ignore")
-            evaluator = EvaluationPlugin(accuracy_metrics(experience=True), loggers=[])
+            evaluator = EvaluationPlugin(accuracy_metrics(experience=True, stream=True), loggers=[])
         template_arguments = dict(
             model=model, optimizer=optimizer, criterion=torch.nn.CrossEntropyLoss(),
             train_mb_size=config.training.batch_size, train_epochs=config.training.epochs,
             eval_mb_size=config.training.eval_batch_size, device=device,
             plugins=[*plugins, collector, progress_plugin(progress)], evaluator=evaluator,
-            eval_every=-1,
+            eval_every=1 if config.training.early_stopping else -1,
         )
         template_arguments.update(template_kwargs)
         strategy = text_template(template or SupervisedTemplate)(**template_arguments)
@@ -141,7 +166,17 @@ def run_experiment(config: ExperimentConfig, *, stream=None, progress: bool = Tr
 
         n_experiences = len(stream.experiences)
 
+        def validation_accuracy() -> list[float]:
+            """Accuracy on every experience's validation split (reported apart from the test)."""
+            collector.reset()
+            strategy.eval(benchmark.valid_stream)
+            return [collector.accuracy(e) for e in range(n_experiences)]
+
+        validation_matrix: list[list[float]] = []
+
         def evaluate() -> tuple[list[float], list[float], list[float]]:
+            if has_validation and strategy.clock.train_exp_counter > 0:
+                validation_matrix.append(validation_accuracy())
             collector.reset()
             reported = strategy.eval(benchmark.test_stream)
             ours = [collector.accuracy(e) for e in range(n_experiences)]
@@ -166,7 +201,7 @@ def run_experiment(config: ExperimentConfig, *, stream=None, progress: bool = Tr
         for exp_id, experience in enumerate([] if trains_once else benchmark.train_stream):
             reseed_global(config.seed, 100 + exp_id)
             start = time.perf_counter()
-            strategy.train(experience)
+            strategy.train(experience, eval_streams=[benchmark.valid_stream[exp_id]] if config.training.early_stopping else None)
             train_seconds.append(time.perf_counter() - start)
             start = time.perf_counter()
             row, row_avalanche, f1_row = evaluate()
@@ -207,6 +242,7 @@ def run_experiment(config: ExperimentConfig, *, stream=None, progress: bool = Tr
             "max_length": config.stream.max_length,
             "padded_length": packed.length,
             "truncated_share": packed.truncated_share,
+            "validation_accuracy_matrix": validation_matrix or None,
             "started": started,
             "torch_threads": torch.get_num_threads(),
             **results.provenance(),

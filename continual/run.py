@@ -27,6 +27,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--strategy", default="ewc", help="strategy name(s), comma-separated; compose plugins with '+' (see --list-strategies)")
     p.add_argument("--stream", default=StreamConfig.stream, help="built-in stream (see --list-streams)")
+    p.add_argument("--data", default=None, help="your own labelled texts: CSV / JSON Lines / Parquet file, a folder of them, a datasets save_to_disk folder, a,b.csv (one task each) or a Hugging Face dataset name")
+    p.add_argument("--text-col", default=None, help="text column of --data")
+    p.add_argument("--label-col", default=None, help="label column of --data (integer or string labels)")
+    p.add_argument("--domain-col", default=None, help="domain column (hospital, year, specialty): one experience per value")
+    p.add_argument("--task-col", default=None, help="task column: one experience (and head) per value")
+    p.add_argument("--group-col", default=None, help="group column (patient, admission): a group stays wholly in train or in test")
+    p.add_argument("--split-col", default=None, help="column with an existing train/test split to honour")
+    p.add_argument("--scenario", default=None, choices=["class", "domain", "task"], help="scenario over --data")
+    p.add_argument("--name", default=None, help="stream name in results; default <data stem>-<scenario>")
+    p.add_argument("--label-names", default=None, help="CSV or JSON file mapping label values to readable names")
+    p.add_argument("--domain-order", default=None, help="comma-separated domain values in experience order; default sorted")
+    p.add_argument("--task-order", default=None, help="comma-separated task values in experience order; default sorted")
+    p.add_argument("--shots", type=int, default=None, help="few-shot: keep K training examples per class in each experience")
+    p.add_argument("--val-per-class", type=int, default=0, help="validation examples per class held out of training (early stopping, tuning)")
+    p.add_argument("--early-stopping", action="store_true", help="stop each experience's training when validation accuracy stops improving (needs --val-per-class)")
     p.add_argument("--model", default=None, help="Hugging Face name or local folder; default: the packaged all-MiniLM-L6-v2")
     p.add_argument("--head", default=None, choices=["incremental", "fixed"], help="classification head; default: incremental (class scenario)")
     p.add_argument("--experiences", type=int, default=None, help="number of experiences T; default: the stream's own (5 for icd10cm-chapters)")
@@ -104,12 +119,22 @@ def build_configs(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namesp
         "no_cache": ("stream", "no_cache"), "model": ("model", "model"), "head": ("model", "head"),
         "epochs": ("training", "epochs"), "batch_size": ("training", "batch_size"),
         "lr": ("training", "lr"), "device": ("training", "device"),
+        "data": ("stream", "data"), "text_col": ("stream", "text_col"), "label_col": ("stream", "label_col"),
+        "domain_col": ("stream", "domain_col"), "task_col": ("stream", "task_col"),
+        "group_col": ("stream", "group_col"), "split_col": ("stream", "split_col"),
+        "scenario": ("stream", "scenario"), "name": ("stream", "name"), "label_names": ("stream", "label_names"),
+        "shots": ("stream", "shots"), "val_per_class": ("stream", "val_per_class"),
+        "early_stopping": ("training", "early_stopping"),
     }
     for dest, (section, name) in flag_fields.items():
         if dest in explicit or name not in sections[section]:
             sections[section][name] = getattr(args, dest)
     if args.class_order:
-        sections["stream"]["class_order"] = _int_list("--class-order", args.class_order)
+        values = [v.strip() for v in args.class_order.split(",") if v.strip()]
+        sections["stream"]["class_order"] = [int(v) if v.lstrip("-").isdigit() else v for v in values]
+    for flag in ("domain_order", "task_order"):
+        if getattr(args, flag):
+            sections["stream"][flag] = [v.strip() for v in getattr(args, flag).split(",") if v.strip()]
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep or "." not in key:
@@ -144,7 +169,9 @@ def build_configs(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namesp
         raise UserError(f"bad configuration: {err}") from None
     from streams import BUILTIN_STREAMS
 
-    if stream.stream not in BUILTIN_STREAMS:
+    if training.early_stopping and not stream.val_per_class:
+        raise UserError("--early-stopping needs a validation split: add --val-per-class N")
+    if stream.data is None and stream.stream not in BUILTIN_STREAMS:
         raise UserError(f"unknown stream {stream.stream!r}{closest(stream.stream, BUILTIN_STREAMS)}: see --list-streams")
     seeds = _int_list("--seed", args.seed)
     configs = [
@@ -212,6 +239,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     # Avalanche 0.6.0 warns about its own deprecated internals on every experience.
     warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"avalanche\.")
+    # EarlyStoppingPlugin warns once per experience that its first reading starts the record.
+    warnings.filterwarnings("ignore", message="Metric .* used by the EarlyStopping plugin")
     try:
         args, configs = build_configs(argv)
         if args.list_strategies:
