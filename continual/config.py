@@ -113,6 +113,10 @@ class ExperimentConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     strategy_params: dict = field(default_factory=dict)
+    #: 0 = the seed's own class/domain/task order; k > 0 = another order drawn from (seed, k)
+    order: int = 0
+    #: experiment loggers (--log): tensorboard, csv, wandb, mlflow
+    log: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

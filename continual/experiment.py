@@ -68,7 +68,34 @@ def build_stream(config: ExperimentConfig):
 
 
 def run_dir_for(config: ExperimentConfig, stream_name: str) -> Path:
-    return Path(config.out) / stream_name / config.strategy / f"seed-{config.seed}"
+    suffix = f"-order-{config.order}" if config.order else ""
+    return Path(config.out) / stream_name / config.strategy / f"seed-{config.seed}{suffix}"
+
+
+def reorder(config: ExperimentConfig, stream):
+    """Order ``config.order`` > 0: the same stream with its experiences in another seeded order
+    (classes for class-incremental, domain or task values otherwise)."""
+    import dataclasses
+
+    import numpy as np
+
+    rng = np.random.default_rng([config.seed, 3, config.order])
+    sc = config.stream
+    if stream.scenario == "class":
+        classes = sorted(c for e in stream.experiences for c in e.classes)
+        order = [classes[i] for i in rng.permutation(len(classes))]
+        if sc.data is not None:  # user data: class_order takes label values or names
+            order = [stream.class_names[c] for c in order]
+        changed = dataclasses.replace(sc, class_order=order)
+    elif sc.data is None:
+        raise UserError(f"--orders > 1 on the built-in {stream.scenario}-incremental stream {stream.name} "
+                        "is not available: its experiences have a fixed meaning (chapters, views)")
+    else:
+        key = "domains" if stream.scenario == "domain" else "tasks"
+        values = list(stream.extra[key])
+        permuted = [values[i] for i in rng.permutation(len(values))]
+        changed = dataclasses.replace(sc, **{f"{key[:-1]}_order": permuted})
+    return build_stream(dataclasses.replace(config, stream=changed))
 
 
 def _default_head(scenario: str) -> str:
@@ -84,7 +111,7 @@ def run_experiment(config: ExperimentConfig, *, stream=None, progress: bool = Tr
     ``stream`` replaces the configured built-in stream (tests pass small synthetic ones).
     """
     import torch
-    from avalanche.evaluation.metrics import accuracy_metrics
+    from avalanche.evaluation.metrics import accuracy_metrics, loss_metrics
     from avalanche.training.plugins import EvaluationPlugin
     from avalanche.training.templates import SupervisedTemplate
 
@@ -105,6 +132,8 @@ def run_experiment(config: ExperimentConfig, *, stream=None, progress: bool = Tr
     reseed_global(config.seed, 0)
     if stream is None:
         stream = build_stream(config)
+        if config.order:
+            stream = reorder(config, stream)
     for name in components:
         if stream.scenario not in STRATEGIES[name].scenarios:
             raise UserError(
@@ -152,7 +181,14 @@ def run_experiment(config: ExperimentConfig, *, stream=None, progress: bool = Tr
             plugins.append(EarlyStoppingPlugin(config.training.patience, "valid_stream", mode="max"))
         with warnings.catch_warnings():  # "no loggers": we read the metrics ourselves
             warnings.simplefilter("ignore")
-            evaluator = EvaluationPlugin(accuracy_metrics(experience=True, stream=True), loggers=[])
+            loggers = []
+            if config.log and write:
+                from .loggers import make_loggers
+
+                loggers = make_loggers(config.log, run_dir_for(config, stream.name),
+                                       f"{stream.name}/{canonical}/seed-{config.seed}")
+            evaluator = EvaluationPlugin(accuracy_metrics(experience=True, stream=True),
+                                         loss_metrics(epoch=True, stream=True), loggers=loggers)
         template_arguments = dict(
             model=model, optimizer=optimizer, criterion=torch.nn.CrossEntropyLoss(),
             train_mb_size=config.training.batch_size, train_epochs=config.training.epochs,
@@ -210,6 +246,9 @@ def run_experiment(config: ExperimentConfig, *, stream=None, progress: bool = Tr
             matrix_avalanche.append(row_avalanche)
             f1_matrix.append(f1_row)
 
+    for logger in loggers:
+        if hasattr(logger, "close"):
+            logger.close()
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     # Class-incremental: classes of later experiences are unseen (and masked), so R[i][j>i] says
     # nothing about transfer; forward transfer is null there (DESIGN.md section 6).
@@ -218,6 +257,7 @@ def run_experiment(config: ExperimentConfig, *, stream=None, progress: bool = Tr
         "stream": stream.name,
         "strategy": canonical,
         "seed": config.seed,
+        "order": config.order,
         "scenario": stream.scenario,
         "experiences": [e.summary() for e in stream.experiences],
         "accuracy_matrix": matrix,

@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=TrainingConfig.lr, help="AdamW learning rate")
     p.add_argument("--max-length", type=int, default=StreamConfig.max_length, help="maximum tokens per text (longer ones are truncated)")
     p.add_argument("--seed", default="0", help="seed(s), comma-separated: one run per seed")
+    p.add_argument("--orders", type=int, default=1, help="run K experience orders per seed (order 0 is the seed's own; others go to seed-<S>-order-<k>)")
+    p.add_argument("--log", action="append", default=[], choices=["tensorboard", "csv", "wandb", "mlflow"], help="experiment logger (repeatable); logs go to <run>/logs/; off by default")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto uses CUDA when present")
     p.add_argument("--out", default="results", help="results folder; runs go to OUT/<stream>/<strategy>/seed-<S>/")
     p.add_argument("--config", default=None, help="YAML file with sections stream, model, training, strategies (flags given on the command line win)")
@@ -174,10 +176,17 @@ def build_configs(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namesp
     if stream.data is None and stream.stream not in BUILTIN_STREAMS:
         raise UserError(f"unknown stream {stream.stream!r}{closest(stream.stream, BUILTIN_STREAMS)}: see --list-streams")
     seeds = _int_list("--seed", args.seed)
+    if args.orders < 1:
+        raise UserError(f"--orders must be at least 1, got {args.orders}")
+    if args.orders > 1 and (stream.class_order or stream.domain_order or stream.task_order):
+        raise UserError("--orders draws experience orders itself: leave out --class-order/--domain-order/--task-order")
+    from .loggers import check_available
+
+    check_available(args.log)
     configs = [
         ExperimentConfig(strategy=name, seed=seed, out=args.out, stream=stream, model=model,
-                         training=training, strategy_params=strategy_params)
-        for name in names for seed in seeds
+                         training=training, strategy_params=strategy_params, order=order, log=list(args.log))
+        for name in names for seed in seeds for order in range(args.orders)
     ]
     return args, configs
 
@@ -222,12 +231,12 @@ def summary_table(results) -> str:
     def fmt(value):
         return "n/a" if value is None else f"{value:.3f}"
 
-    header = f"{'strategy':<18} {'seed':>4} {'ACC':>6} {'forget':>7} {'BWT':>7} {'FWT':>6} {'learnACC':>8} {'train s':>8} {'peak MB':>8}"
+    header = f"{'strategy':<18} {'seed':>4} {'order':>5} {'ACC':>6} {'forget':>7} {'BWT':>7} {'FWT':>6} {'learnACC':>8} {'train s':>8} {'peak MB':>8}"
     lines = [header, "-" * len(header)]
     for r in results:
         m = r.metrics
         lines.append(
-            f"{m['strategy']:<18} {m['seed']:>4} {fmt(m['average_accuracy']):>6} {fmt(m['forgetting']):>7} "
+            f"{m['strategy']:<18} {m['seed']:>4} {m['order']:>5} {fmt(m['average_accuracy']):>6} {fmt(m['forgetting']):>7} "
             f"{fmt(m['bwt']):>7} {fmt(m['fwt']):>6} {fmt(m['learning_accuracy']):>8} "
             f"{sum(m['train_seconds']):>8.1f} {m['peak_rss_mb']:>8.0f}"
         )
@@ -254,7 +263,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         build_stream(configs[0])  # a bad stream setting fails now, before any run starts
         results = []
         for config in configs:
-            print(f"== {config.strategy} on {config.stream.stream}, seed {config.seed}", file=sys.stderr)
+            order = f", order {config.order}" if config.order else ""
+            print(f"== {config.strategy} on {config.stream.name or config.stream.stream}, seed {config.seed}{order}", file=sys.stderr)
             result = run_experiment(config, progress=not args.no_progress)
             print(f"   wrote {result.run_dir}", file=sys.stderr)
             results.append(result)

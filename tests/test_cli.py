@@ -9,7 +9,7 @@ import pytest
 from continual.run import main
 
 SHARED_CHECK = Path(__file__).resolve().parents[2] / "shared" / "tools" / "check_results.py"
-METRIC_KEYS = ["stream", "strategy", "seed", "scenario", "experiences", "accuracy_matrix",
+METRIC_KEYS = ["stream", "strategy", "seed", "order", "scenario", "experiences", "accuracy_matrix",
                "initial_accuracy", "average_accuracy", "average_incremental_accuracy", "forgetting",
                "bwt", "fwt", "learning_accuracy", "per_experience", "train_seconds", "eval_seconds",
                "peak_rss_mb", "trainable_parameters", "macro_f1_matrix", "macro_f1"]
@@ -93,3 +93,29 @@ def test_set_overrides_reach_the_run(tmp_path, tiny_model_dir):
     config = json.loads((tmp_path / "icd10cm-chapters" / "replay" / "seed-0" / "config.json").read_text())
     assert config["strategy_hyperparameters"]["replay"]["mem_size"] == 7
     assert config["config"]["training"]["weight_decay"] == 0.0
+
+
+def test_orders_and_loggers(tmp_path, tiny_model_dir):
+    argv = ["--strategy", "naive", "--model", tiny_model_dir, "--experiences", "3", "--train-per-class", "2",
+            "--test-per-class", "1", "--out", str(tmp_path), "--no-cache", "--no-progress", "--orders", "2",
+            "--log", "csv", "--log", "tensorboard"]
+    assert main(argv) == 0
+    base = tmp_path / "icd10cm-chapters" / "naive"
+    first = json.loads((base / "seed-0" / "metrics.json").read_text())
+    second = json.loads((base / "seed-0-order-1" / "metrics.json").read_text())
+    assert (first["order"], second["order"]) == (0, 1)
+    assert [e["classes"] for e in first["experiences"]] != [e["classes"] for e in second["experiences"]]
+    assert sorted(c for e in second["experiences"] for c in e["classes"]) == list(range(21))
+    logs = base / "seed-0" / "logs"
+    assert any((logs / "csv").iterdir()) and any((logs / "tensorboard").iterdir())
+    csv_text = "".join(p.read_text() for p in (logs / "csv").iterdir())
+    assert "Top1_Acc" in csv_text or "acc" in csv_text.lower()
+
+
+def test_unknown_logger_package_is_refused(capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else real(name, *a))
+    assert main(["--log", "mlflow"]) == 2
+    assert "pip install mlflow" in capsys.readouterr().err
