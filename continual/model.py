@@ -72,17 +72,22 @@ def trim_to_longest(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 class TextEncoder(nn.Module):
     """Encoder + pooling: packed [B, 2, L] LongTensor -> [B, hidden] features."""
 
-    def __init__(self, encoder: nn.Module, pooling: str = "mean"):
+    def __init__(self, encoder: nn.Module, pooling: str = "mean", precision: str = "fp32"):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}")
         self.encoder = encoder
         self.pooling = pooling
+        self.precision = precision
         self.hidden_size = encoder.config.hidden_size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         input_ids, attention_mask = trim_to_longest(x)
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        # bf16 autocast covers the encoder only; pooled features go back to fp32 for the heads
+        with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16,
+                            enabled=self.precision == "bf16"):
+            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        hidden = hidden.float()
         if self.pooling == "cls":
             return hidden[:, 0]
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
@@ -130,10 +135,11 @@ def multi_head_classifier_class():
     return MultiHeadTextClassifier
 
 
-def build_model(encoder: nn.Module, *, head: str, n_classes: int, pooling: str) -> nn.Module:
+def build_model(encoder: nn.Module, *, head: str, n_classes: int, pooling: str,
+                precision: str = "fp32") -> nn.Module:
     from avalanche.models import IncrementalClassifier
 
-    text_encoder = TextEncoder(encoder, pooling)
+    text_encoder = TextEncoder(encoder, pooling, precision)
     if head == "incremental":
         return TextClassifier(text_encoder, IncrementalClassifier(text_encoder.hidden_size, initial_out_features=2))
     if head == "fixed":

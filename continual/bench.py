@@ -1,0 +1,304 @@
+"""``python -m continual.bench``: how fast is training and evaluation, against what baseline.
+
+Measured in one process, on the same model and the same ICD-10-CM texts, after a warm-up, as
+medians of repeated timings:
+
+(a) ``pad128``: a plain PyTorch loop that pads every text to 128 tokens (the classic BERT
+    fine-tuning tutorial);
+(b) ``plain``: a plain PyTorch loop with the suite's batching (length buckets, each batch cut to
+    its longest text);
+(c) ``suite``: the suite's own training path (``run_experiment`` with ``naive``, through
+    Avalanche's template);
+(d) the per-experience training cost of each strategy relative to naive as experiences accrue;
+(e) evaluation throughput of the suite's evaluation loop;
+(f) the machine's dense matmul peak (fp32 and bf16) and the model's useful FLOPs per example
+    (6 x non-embedding encoder parameters x real tokens), giving utilization as a ratio.
+
+It prints a table and writes ``<out>/bench.json``. No timing is asserted anywhere: the numbers are
+measurements to read, compare and paste.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+from .errors import UserError
+
+FULL = {"experiences": 5, "train_per_class": 40, "test_per_class": 20, "chunks": 5, "steps": 6,
+        "strategies": ["naive", "ewc", "online-ewc", "si", "mas", "replay", "der", "agem", "lwf",
+                       "expanding-heads"]}
+QUICK = {"experiences": 3, "train_per_class": 12, "test_per_class": 6, "chunks": 3, "steps": 3,
+         "strategies": ["naive", "online-ewc", "replay", "lwf"]}
+#: targets of issue 7 on the 2-core reference machine (ratios, so any machine can compare)
+TARGETS = {"suite_over_plain_time": 1.10, "suite_over_pad128_throughput": 6.0, "utilization_fp32": 0.45,
+           "utilization_bf16": 0.60, "eval_over_train_throughput": 3.5,
+           "relative_cost": {"online-ewc": 1.6, "replay": 2.3, "lwf": 1.5}}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    class Parser(argparse.ArgumentParser):
+        def error(self, message):
+            raise UserError(f"{message} (see --help)")
+
+    p = Parser(prog="python -m continual.bench", description=__doc__.split("\n\n")[0],
+               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="a rough run of about a minute")
+    p.add_argument("--out", default="results/bench", help="folder for bench.json")
+    p.add_argument("--model", default=None, help="Hugging Face name or local folder (default: packaged MiniLM)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="autocast precision of the encoder")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="device")
+    p.add_argument("--batch-size", type=int, default=32, help="training batch size")
+    p.add_argument("--eval-batch-size", type=int, default=256, help="evaluation batch size")
+    p.add_argument("--train-per-class", type=int, default=None, help="stream sample: training texts per class")
+    p.add_argument("--strategies", default=None, help="comma-separated strategies for (d); default depends on --quick")
+    return p
+
+
+def _median_rate(examples: int, seconds: list[float]) -> float:
+    return examples / statistics.median(seconds)
+
+
+def matmul_gflops(device, dtype, n: int = 1024, repeats: int = 5) -> float:
+    """Dense matmul peak: median GFLOP/s of n x n products (2 n^3 FLOPs each)."""
+    import torch
+
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(4):
+            a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append((time.perf_counter() - start) / 4)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+def non_embedding_parameters(encoder) -> int:
+    return sum(p.numel() for n, p in encoder.named_parameters() if "embeddings" not in n)
+
+
+def _plain_loop(model, batches, optimizer, device, *, chunks: int, steps: int) -> list[float]:
+    """Seconds per chunk of ``steps`` training steps over ``batches`` (cycled), after a warm-up."""
+    import torch
+
+    loss_fn = torch.nn.CrossEntropyLoss()
+    model.train()
+
+    def step(batch):
+        x, y = (t.to(device) for t in batch)
+        optimizer.zero_grad()
+        loss_fn(model(x), y).backward()
+        optimizer.step()
+
+    it = iter(batches * (chunks * steps // max(len(batches), 1) + 3))
+    for _ in range(2):
+        step(next(it))
+    times = []
+    for _ in range(chunks):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(steps):
+            step(next(it))
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def run_bench(args) -> dict:
+    import torch
+
+    from streams import BUILTIN_STREAMS
+    from streams.tokenization import pack
+
+    from . import ExperimentConfig, ModelConfig, StreamConfig, TrainingConfig
+    from .experiment import resolve_device, run_experiment
+    from .model import build_model, load_encoder_and_tokenizer
+    from .sampling import BucketBatchSampler
+
+    plan = dict(QUICK if args.quick else FULL)
+    if args.train_per_class:
+        plan["train_per_class"] = args.train_per_class
+    strategies = args.strategies.split(",") if args.strategies else plan["strategies"]
+    if "naive" not in strategies:
+        strategies = ["naive", *strategies]
+    device = resolve_device(args.device)
+    stream = BUILTIN_STREAMS["icd10cm-chapters"].build(
+        seed=0, n_experiences=plan["experiences"], train_per_class=plan["train_per_class"],
+        test_per_class=plan["test_per_class"])
+    texts = [t for e in stream.experiences for t in e.train_texts]
+    labels = [y for e in stream.experiences for y in e.train_labels]
+    bs = args.batch_size
+    results: dict = {"device": str(device), "precision": args.precision, "threads": torch.get_num_threads(),
+                     "batch_size": bs, "plan": plan, "strategies": strategies}
+
+    # (f) the machine's matmul peak
+    print("measuring the matmul peak ...", file=sys.stderr)
+    results["matmul_gflops"] = matmul_gflops(device, torch.float32)
+    results["matmul_gflops_bf16"] = matmul_gflops(device, torch.bfloat16)
+
+    encoder, tokenizer = load_encoder_and_tokenizer(args.model)
+    real_tokens = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=128)["input_ids"]]
+    mean_tokens = statistics.fmean(real_tokens)
+    flops_per_example = 6 * non_embedding_parameters(encoder) * mean_tokens
+    results.update(mean_real_tokens=mean_tokens, useful_flops_per_example=flops_per_example)
+    y = torch.as_tensor(labels)
+
+    def fresh_model():
+        torch.manual_seed(0)
+        enc, _ = load_encoder_and_tokenizer(args.model)
+        return build_model(enc, head="fixed", n_classes=stream.n_classes, pooling="mean",
+                           precision=args.precision).to(device)
+
+    # (a) tutorial loop: every text padded to 128
+    print("(a) plain loop, padded to 128 ...", file=sys.stderr)
+    ids128 = tokenizer(texts, truncation=True, max_length=128, padding="max_length")
+    x128 = torch.stack([torch.as_tensor(ids128["input_ids"]), torch.as_tensor(ids128["attention_mask"])], 1)
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
+    batches = [(x128[order[i:i + bs]], y[order[i:i + bs]]) for i in range(0, len(y) - bs + 1, bs)]
+    model = fresh_model()
+    model.features.forward = _untrimmed_forward(model.features)  # no cutting: the tutorial way
+    times = _plain_loop(model, batches, torch.optim.AdamW(model.parameters(), lr=1e-4), device,
+                        chunks=plan["chunks"], steps=plan["steps"])
+    pad128 = _median_rate(plan["steps"] * bs, times)
+
+    # (b) plain loop, the suite's batching
+    print("(b) plain loop, length buckets + trimming ...", file=sys.stderr)
+    ids = tokenizer(texts, truncation=True, max_length=128)["input_ids"]
+    packed = pack(ids, max(len(i) for i in ids), tokenizer.pad_token_id or 0)
+    sampler = BucketBatchSampler(real_tokens, bs, generator=torch.Generator().manual_seed(0), drop_last=True)
+    batches = [(packed[b], y[b]) for b in sampler]
+    model = fresh_model()
+    times = _plain_loop(model, batches, torch.optim.AdamW(model.parameters(), lr=1e-4), device,
+                        chunks=plan["chunks"], steps=plan["steps"])
+    plain = _median_rate(plan["steps"] * bs, times)
+    del model
+
+    # (c), (d), (e): the suite's own path, strategy by strategy, on the same stream
+    per_experience: dict[str, list[float]] = {}
+    suite_rates, eval_rates = [], []
+    for name in strategies:
+        print(f"(d) {name} through {plan['experiences']} experiences ...", file=sys.stderr)
+        config = ExperimentConfig(
+            strategy=name, seed=0, out="unused",
+            stream=StreamConfig(no_cache=True, experiences=plan["experiences"]),
+            model=ModelConfig(model=args.model),
+            training=TrainingConfig(epochs=1, batch_size=bs, eval_batch_size=args.eval_batch_size,
+                                    device=args.device, precision=args.precision))
+        result = run_experiment(config, stream=stream, progress=False, write=False)
+        per_experience[name] = result.metrics["train_seconds"]
+        if name == "naive":
+            for exp, seconds in zip(stream.experiences, result.metrics["train_seconds"]):
+                suite_rates.append(exp.n_train / seconds)
+            n_test = sum(e.n_test for e in stream.experiences)
+            eval_rates = [n_test / s for s in result.metrics["eval_seconds"]]
+    suite = statistics.median(suite_rates)
+    naive = per_experience["naive"]
+    relative_per_experience = {n: [s / b for s, b in zip(v, naive)] for n, v in per_experience.items()}
+    relative = {n: statistics.median(v[1:] or v) for n, v in relative_per_experience.items()}
+    peak = results["matmul_gflops_bf16" if args.precision == "bf16" else "matmul_gflops"]
+    results.update(
+        train_examples_per_s={"pad128": pad128, "plain": plain, "suite": suite},
+        eval_examples_per_s=statistics.median(eval_rates),
+        utilization=suite * flops_per_example / (results["matmul_gflops"] * 1e9),
+        utilization_of_precision_peak=suite * flops_per_example / (peak * 1e9),
+        relative_cost=relative,
+        relative_cost_per_experience=relative_per_experience,
+        train_seconds_per_experience=per_experience,
+    )
+    results["ratios"] = {
+        "suite_over_plain_time": plain / suite,
+        "suite_over_pad128_throughput": suite / pad128,
+        "eval_over_train_throughput": results["eval_examples_per_s"] / suite,
+    }
+    return results
+
+
+def _untrimmed_forward(text_encoder):
+    """The encoder over all 128 positions (what the tutorial loop does)."""
+    import torch
+
+    def forward(x):
+        ids, mask = x[:, 0], x[:, 1]
+        with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16,
+                            enabled=text_encoder.precision == "bf16"):
+            hidden = text_encoder.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        m = mask.unsqueeze(-1).to(hidden.dtype)
+        return ((hidden * m).sum(1) / m.sum(1).clamp(min=1)).float()
+
+    return forward
+
+
+def format_table(r: dict) -> str:
+    t = r["train_examples_per_s"]
+    ratios = r["ratios"]
+    lines = [
+        f"device {r['device']}, precision {r['precision']}, {r['threads']} threads, batch {r['batch_size']}, "
+        f"mean {r['mean_real_tokens']:.1f} real tokens per text",
+        "",
+        f"{'measure':<46} {'value':>12}  target",
+        f"{'matmul peak fp32 (GFLOP/s)':<46} {r['matmul_gflops']:>12.1f}",
+        f"{'matmul peak bf16 (GFLOP/s)':<46} {r['matmul_gflops_bf16']:>12.1f}",
+        f"{'(a) train, plain loop padded to 128 (ex/s)':<46} {t['pad128']:>12.1f}",
+        f"{'(b) train, plain loop with buckets (ex/s)':<46} {t['plain']:>12.1f}",
+        f"{'(c) train, suite through Avalanche (ex/s)':<46} {t['suite']:>12.1f}",
+        f"{'(e) evaluation, suite (ex/s)':<46} {r['eval_examples_per_s']:>12.1f}",
+        _target_line("(c)/(b) time", ratios["suite_over_plain_time"], TARGETS["suite_over_plain_time"], "<="),
+        _target_line("(c)/(a) throughput", ratios["suite_over_pad128_throughput"],
+                     TARGETS["suite_over_pad128_throughput"], ">="),
+        _target_line("useful-FLOP utilization of (c), fp32 peak", r["utilization"],
+                     TARGETS["utilization_bf16" if r["precision"] == "bf16" else "utilization_fp32"], ">="),
+        _target_line("evaluation / training throughput", ratios["eval_over_train_throughput"],
+                     TARGETS["eval_over_train_throughput"], ">="),
+        "",
+        f"{'(d) per-experience training cost / naive':<30} {'median':>7}  per experience",
+    ]
+    for name, values in r["relative_cost_per_experience"].items():
+        target = TARGETS["relative_cost"].get(name)
+        verdict = "" if target is None else (
+            f"  target <= {target}: {'met' if r['relative_cost'][name] <= target else 'missed by ' + format(r['relative_cost'][name] - target, '.2f')}")
+        lines.append(f"{name:<30} {r['relative_cost'][name]:>7.2f}  " + " ".join(f"{v:.2f}" for v in values) + verdict)
+    return "\n".join(lines)
+
+
+def _target_line(label: str, value: float, target: float, sense: str) -> str:
+    met = value <= target if sense == "<=" else value >= target
+    gap = "" if met else f", missed by {abs(value - target):.2f}"
+    return f"{label:<46} {value:>12.2f}  {sense} {target} ({'met' if met else 'missed'}{gap})"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    import warnings
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"avalanche\.")
+    try:
+        args = build_parser().parse_args(argv)
+        if args.batch_size < 1 or args.eval_batch_size < 1:
+            raise UserError("batch sizes must be positive")
+        out = Path(args.out)
+        results = run_bench(args)
+        from .results import write_json
+
+        write_json(out / "bench.json", results)
+        print(format_table(results))
+        print(f"\nwrote {out / 'bench.json'}", file=sys.stderr)
+        return 0
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
