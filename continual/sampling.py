@@ -46,3 +46,31 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
 def example_lengths(dataset) -> list[int]:
     """Real token count of each packed [2, L] example of an (Avalanche) dataset."""
     return [int(dataset[i][0][1].sum()) for i in range(len(dataset))]
+
+
+class BucketedReplayLoader:
+    """Training batches of the current data joined by equal memory batches, both length-bucketed.
+
+    Plays the part of Avalanche's ``ReplayDataLoader`` (one pass over the current data, the memory
+    cycled as often as needed) with :class:`BucketBatchSampler` on both sides, so replayed batches
+    are no longer padded to the longest text of a random draw.
+    """
+
+    def __init__(self, data, memory, *, batch_size: int, batch_size_mem: int, generator: torch.Generator):
+        self.current = torch.utils.data.DataLoader(
+            data, batch_sampler=BucketBatchSampler(example_lengths(data), batch_size, generator=generator))
+        self.memory = torch.utils.data.DataLoader(
+            memory, batch_sampler=BucketBatchSampler(example_lengths(memory), batch_size_mem, generator=generator))
+
+    def __len__(self) -> int:
+        return len(self.current)
+
+    def __iter__(self):
+        memory = iter(self.memory)
+        for batch in self.current:
+            try:
+                replayed = next(memory)
+            except StopIteration:
+                memory = iter(self.memory)
+                replayed = next(memory)
+            yield [torch.cat([a, b]) for a, b in zip(batch, replayed)]

@@ -15,7 +15,8 @@ def icarl_parts(params, context, model):
     from avalanche.core import SupervisedPlugin
     from avalanche.models import NCMClassifier, TrainEvalModel
     from avalanche.training.losses import ICaRLLossPlugin
-    from avalanche.training.plugins import ReplayPlugin
+
+    from .replay import bucketed_replay_plugin
     from avalanche.training.plugins.update_ncm import compute_class_means
     from avalanche.training.storage_policy import HerdingSelectionStrategy, ParametricBuffer
 
@@ -50,8 +51,8 @@ def icarl_parts(params, context, model):
                                  eval_classifier=PaddedNCM(normalize=True))
     buffer = ParametricBuffer(params["mem_size"], groupby="class",
                               selection_strategy=HerdingSelectionStrategy(icarl_model, "feature_extractor"))
-    replay = ReplayPlugin(mem_size=params["mem_size"], storage_policy=buffer,
-                          batch_size=context.batch_size, batch_size_mem=context.batch_size)
+    replay = bucketed_replay_plugin(mem_size=params["mem_size"], storage_policy=buffer,
+                                    batch_size=context.batch_size, batch_size_mem=context.batch_size)
 
     class ExemplarMeans(SupervisedPlugin):
         """After the buffer is updated, class means come from the exemplars (iCaRL's NME)."""
