@@ -316,7 +316,8 @@ def _train_and_measure(config, *, stream, progress, write, device, params, ident
         benchmark = make_benchmark(stream, packed)
         head = config.model.head or _default_head(stream.scenario)
         torch.manual_seed(derived_seed(config.seed, 1))
-        model = build_model(encoder, head=head, n_classes=stream.n_classes, pooling=config.model.pooling)
+        model = build_model(encoder, head=head, n_classes=stream.n_classes, pooling=config.model.pooling,
+                            precision=config.training.precision)
         descriptions = stream.class_descriptions or stream.class_names
         if stream.scenario == "task":
             descriptions = [e.label_names or [str(c) for c in e.classes] for e in stream.experiences]

@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", default="0", help="seed(s), comma-separated: one run per seed")
     p.add_argument("--orders", type=int, default=1, help="run K experience orders per seed (order 0 is the seed's own; others go to seed-<S>-order-<k>)")
     p.add_argument("--log", action="append", default=[], choices=["tensorboard", "csv", "wandb", "mlflow"], help="experiment logger (repeatable); logs go to <run>/logs/; off by default")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="bf16 runs the encoder under autocast (CPU and CUDA); fp32 stays the default")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto uses CUDA when present")
     p.add_argument("--out", default="results", help="results folder; runs go to OUT/<stream>/<strategy>/seed-<S>/")
     p.add_argument("--config", default=None, help="YAML file with sections stream, model, training, strategies (flags given on the command line win)")
@@ -140,7 +141,7 @@ def build_configs(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namesp
         "max_length": ("stream", "max_length"), "cache_dir": ("stream", "cache_dir"),
         "no_cache": ("stream", "no_cache"), "model": ("model", "model"), "head": ("model", "head"),
         "epochs": ("training", "epochs"), "batch_size": ("training", "batch_size"),
-        "lr": ("training", "lr"), "device": ("training", "device"),
+        "lr": ("training", "lr"), "device": ("training", "device"), "precision": ("training", "precision"),
         "data": ("stream", "data"), "text_col": ("stream", "text_col"), "label_col": ("stream", "label_col"),
         "domain_col": ("stream", "domain_col"), "task_col": ("stream", "task_col"),
         "group_col": ("stream", "group_col"), "split_col": ("stream", "split_col"),
