@@ -152,11 +152,10 @@ def test_reduced_reference_run_matches_stored_numbers(tmp_path):
 
     On the same machine, versions and thread count the run repeats exactly (the tests above);
     the tolerance is for other CPUs, BLAS builds and thread counts, whose float sums differ in the
-    last digits and can flip the odd borderline prediction. Each test experience holds 20 texts
-    (10 per class), so one flipped prediction moves an accuracy by 0.05 and one in 80 of a
-    4-experience average by less; 0.02 lets no single changed prediction on the diagonal pass
-    unnoticed through the averages while ignoring reordered sums, and any real behaviour change
-    (a strategy, the data split, the model, the metric code) moves the numbers by far more.
+    last digits and can flip a borderline prediction. Each test experience holds 70 texts, so
+    one flipped prediction moves an accuracy by 1/70 = 0.014: 0.02 lets one flip per cell pass
+    and catches two or more, while a real behaviour change (strategy, data split, model, metric
+    code) moves the numbers by far more.
     """
     readme = (REFERENCE / "README.md").read_text()
     command = next(line.strip() for line in readme.splitlines() if line.strip().startswith("python -m continual.run"))
