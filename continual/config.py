@@ -88,6 +88,7 @@ class TrainingConfig:
     precision: str = field(default="fp32", metadata={"help": "fp32 | bf16 (autocast)"})
     early_stopping: bool = field(default=False, metadata={"help": "stop an experience's training when validation accuracy stops improving (needs --val-per-class)"})
     patience: int = field(default=1, metadata={"help": "epochs without validation improvement before stopping"})
+    deterministic: bool = field(default=False, metadata={"help": "torch deterministic algorithms (slower on CUDA; an op without a deterministic version stops the run)"})
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size", "lr"):
@@ -100,6 +101,21 @@ class TrainingConfig:
             raise UserError("patience must be at least 1")
         if self.precision not in PRECISIONS:
             raise UserError(f"--precision {self.precision} is unknown: use fp32 or bf16")
+
+
+@dataclass
+class RunControl:
+    """How this invocation treats its run folder: never changes a run's numbers, so it is left
+    out when a folder's configuration is compared (:func:`run_identity`)."""
+
+    resume: bool = field(default=False, metadata={"help": "continue an interrupted run from its last finished experience (<run>/checkpoint/)"})
+    overwrite: bool = field(default=False, metadata={"help": "redo a finished run, or start an interrupted one over, in place"})
+    keep_checkpoint: bool = field(default=False, metadata={"help": "keep <run>/checkpoint/ after the run completes (it may hold replay buffers: token ids)"})
+    buffer_checkpoint: bool = field(default=True, metadata={"help": "save replay/GEM/DER/iCaRL buffers in checkpoints (off: --no-buffer-checkpoint; such a run cannot resume its buffers)"})
+
+    def __post_init__(self) -> None:
+        if self.resume and self.overwrite:
+            raise UserError("--resume and --overwrite contradict each other: --resume continues a run, --overwrite starts it over; give one")
 
 
 @dataclass
@@ -117,31 +133,95 @@ class ExperimentConfig:
     order: int = 0
     #: experiment loggers (--log): tensorboard, csv, wandb, mlflow
     log: list = field(default_factory=list)
+    #: --resume, --overwrite, --keep-checkpoint, --no-buffer-checkpoint
+    control: RunControl = field(default_factory=RunControl)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
+#: Configuration fields that never change a run's numbers (where results go, logging, caching,
+#: folder handling; the device is compared as resolved, apart).
+_NOT_IDENTITY = {("out",), ("log",), ("control",), ("strategy_params",), ("stream", "cache_dir"),
+                 ("stream", "no_cache"), ("training", "device")}
+
+
+def run_identity(config: dict, hyperparameters: dict) -> dict:
+    """What makes two runs the same run: the resolved configuration (``config`` as
+    :meth:`ExperimentConfig.to_dict` gives it) without the fields that never change the numbers,
+    and every strategy's resolved hyperparameters (so ``--set replay.mem_size=500`` and the
+    default 500 are one run)."""
+    identity = {}
+    for key, value in config.items():
+        if (key,) in _NOT_IDENTITY:
+            continue
+        if isinstance(value, dict):
+            value = {k: v for k, v in value.items() if (key, k) not in _NOT_IDENTITY}
+        identity[key] = value
+    identity["strategy_hyperparameters"] = hyperparameters
+    return identity
+
+
+def config_from_dict(data: dict) -> ExperimentConfig:
+    """An :class:`ExperimentConfig` from a stored ``config.json`` ``config`` entry; fields it
+    lacks (written by an older version) take their defaults, unknown ones are ignored."""
+
+    def build(cls, values):
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in (values or {}).items() if k in names})
+
+    top = {f.name for f in dataclasses.fields(ExperimentConfig)} - {"stream", "model", "training", "control"}
+    return ExperimentConfig(
+        **{k: v for k, v in data.items() if k in top},
+        stream=build(StreamConfig, data.get("stream")), model=build(ModelConfig, data.get("model")),
+        training=build(TrainingConfig, data.get("training")), control=RunControl(),
+    )
+
+
+def identity_differences(old: dict, new: dict, limit: int = 3) -> str:
+    """``'training.lr 0.001 -> 0.0001, seed 0 -> 1'``: the first differing fields, dotted."""
+
+    def flatten(value, prefix=""):
+        if isinstance(value, dict):
+            items = {}
+            for k, v in value.items():
+                items.update(flatten(v, f"{prefix}{k}."))
+            return items
+        return {prefix[:-1]: value}
+
+    before, after = flatten(old), flatten(new)
+    changed = [f"{k} {before.get(k, '(absent)')!r} -> {after.get(k, '(absent)')!r}"
+               for k in sorted(set(before) | set(after)) if before.get(k, object()) != after.get(k, object())]
+    shown = ", ".join(changed[:limit]) + (f" and {len(changed) - limit} more" if len(changed) > limit else "")
+    return shown or "nothing"
+
+
 SECTIONS = {"stream": StreamConfig, "model": ModelConfig, "training": TrainingConfig}
 
 
-def _coerce(field_obj: dataclasses.Field, text: str) -> Any:
+def _coerce(field_obj: dataclasses.Field, text: str, key: str) -> Any:
     default = field_obj.default
     kind = field_obj.type if isinstance(field_obj.type, str) else getattr(field_obj.type, "__name__", "")
     try:
         if isinstance(default, bool) or "bool" in kind:
             lowered = text.lower()
             if lowered not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError
+                raise ValueError("true or false")
             return lowered in ("true", "1", "yes")
         if "int" in kind:
-            return int(text)
+            try:
+                return int(text)
+            except ValueError:
+                raise ValueError("an integer") from None
         if "float" in kind:
-            return float(text)
+            try:
+                return float(text)
+            except ValueError:
+                raise ValueError("a number") from None
         if "list" in kind:
             return [int(v) if v.strip().lstrip("-").isdigit() else v.strip() for v in text.split(",")]
-    except ValueError:
-        raise UserError(f"--set: {field_obj.name} expects a {kind}, got {text!r}") from None
+    except ValueError as err:
+        raise UserError(f"--set {key} expects {err}, got {text!r}") from None
     return text
 
 
@@ -155,4 +235,84 @@ def apply_section_override(values: dict[str, dict[str, Any]], key: str, text: st
         raise UserError(
             f"--set {key}: the {section} section has no field {name!r}{closest(name, fields)}"
         )
-    values.setdefault(section, {})[name] = _coerce(fields[name], text)
+    values.setdefault(section, {})[name] = _coerce(fields[name], text, key)
+
+
+#: model_type values of BERT-family encoders (config.json), the models this suite fine-tunes.
+ENCODER_TYPES = (
+    "albert", "bert", "big_bird", "camembert", "convbert", "data2vec-text", "deberta", "deberta-v2",
+    "distilbert", "electra", "ernie", "esm", "flaubert", "fnet", "funnel", "ibert", "longformer", "luke",
+    "megatron-bert", "mobilebert", "modernbert", "mpnet", "mra", "nomic_bert", "nystromformer", "rembert",
+    "roberta", "roberta-prelayernorm", "roc_bert", "roformer", "squeezebert", "xlm", "xlm-roberta",
+    "xlm-roberta-xl", "xmod", "yoso",
+)
+
+#: Hugging Face names offered when a --model name is not found (with those in the local cache).
+KNOWN_MODELS = (
+    "bert-base-uncased", "bert-base-cased", "roberta-base", "distilbert-base-uncased",
+    "sentence-transformers/all-MiniLM-L6-v2", "emilyalsentzer/Bio_ClinicalBERT", "dmis-lab/biobert-v1.1",
+    "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext", "medicalai/ClinicalBERT",
+)
+
+
+def _looks_like_path(name: str) -> bool:
+    """A local path rather than a Hugging Face name ('org/name' is a name unless 'org' is a
+    local folder)."""
+    from pathlib import Path
+
+    if name.startswith(("/", "./", "../", "~")):
+        return True
+    return "/" in name and Path(name.split("/")[0]).expanduser().is_dir()
+
+
+def model_suggestion(name: str) -> str:
+    """' (did you mean X?)' for a model name that was not found: sibling folders of a path, or
+    known and locally cached Hugging Face names."""
+    import os
+    from pathlib import Path
+
+    from strategies.registry import closest
+
+    if _looks_like_path(name):
+        parent = Path(name).expanduser().parent
+        try:
+            siblings = [str(parent / p) if str(parent) != "." else p for p in os.listdir(parent)]
+        except OSError:
+            siblings = []
+        return closest(name, siblings)
+    cached = []
+    hub = Path(os.environ.get("HF_HUB_CACHE") or Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface") / "hub")
+    if hub.is_dir():
+        cached = [p.name[len("models--"):].replace("--", "/") for p in hub.iterdir() if p.name.startswith("models--")]
+    return closest(name, [*KNOWN_MODELS, *cached])
+
+
+def check_model(name: Optional[str]) -> None:
+    """Refuse a --model that is a missing folder, a folder without config.json, or a model that
+    is not a BERT-family encoder, reading config.json only (no heavy import). Hub names are
+    checked when they are loaded."""
+    import json
+    from pathlib import Path
+
+    if name is None:
+        return
+    folder = Path(name).expanduser()
+    if not folder.exists():
+        if _looks_like_path(name):
+            raise UserError(f"--model {name}: no such folder{model_suggestion(name)}; give a local model "
+                            "folder or a Hugging Face name")
+        return
+    if not folder.is_dir():
+        raise UserError(f"--model {name} is a file: give the model's folder (config.json, weights, tokenizer)")
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"model folder {name} has no config.json: give a Hugging Face model folder "
+                        "(config.json, weights, tokenizer files)") from None
+    except (OSError, ValueError) as err:
+        raise UserError(f"model folder {name}: config.json is unreadable ({type(err).__name__}): "
+                        "give a Hugging Face model folder") from None
+    model_type = config.get("model_type") if isinstance(config, dict) else None
+    if model_type not in ENCODER_TYPES or config.get("is_encoder_decoder") or config.get("is_decoder"):
+        raise UserError(f"model folder {name} holds a {model_type or 'unknown'} model, not a BERT-family "
+                        "encoder: give an encoder such as bert, roberta, deberta or a clinical BERT")

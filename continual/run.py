@@ -9,8 +9,17 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
-from .config import SECTIONS, ExperimentConfig, ModelConfig, StreamConfig, TrainingConfig, apply_section_override
+from .config import (SECTIONS, ExperimentConfig, ModelConfig, RunControl, StreamConfig, TrainingConfig,
+                     apply_section_override)
 from .errors import UserError
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM turned into an exception, so the run stops the way Ctrl-C stops it."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", default="0", help="seed(s), comma-separated: one run per seed")
     p.add_argument("--orders", type=int, default=1, help="run K experience orders per seed (order 0 is the seed's own; others go to seed-<S>-order-<k>)")
     p.add_argument("--log", action="append", default=[], choices=["tensorboard", "csv", "wandb", "mlflow"], help="experiment logger (repeatable); logs go to <run>/logs/; off by default")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="bf16 runs the encoder under autocast (CPU and CUDA); fp32 stays the default")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto uses CUDA when present")
     p.add_argument("--out", default="results", help="results folder; runs go to OUT/<stream>/<strategy>/seed-<S>/")
     p.add_argument("--config", default=None, help="YAML file with sections stream, model, training, strategies (flags given on the command line win)")
@@ -62,9 +72,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=None, help="tokenization cache folder; default ~/.cache/continual-medical ($XDG_CACHE_HOME respected)")
     p.add_argument("--no-cache", action="store_true", help="keep no tokenization cache on disk")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--resume", action="store_true", help=_help(RunControl, "resume"))
+    p.add_argument("--overwrite", action="store_true", help=_help(RunControl, "overwrite") + "; without it a finished run is skipped")
+    p.add_argument("--keep-checkpoint", action="store_true", help=_help(RunControl, "keep_checkpoint"))
+    p.add_argument("--no-buffer-checkpoint", action="store_true", help="leave stored examples (replay, GEM, A-GEM, DER, iCaRL buffers: token ids) out of checkpoints; such a run cannot resume its buffers exactly")
+    p.add_argument("--deterministic", action="store_true", help="use torch's deterministic algorithms (slower on CUDA; an operation without a deterministic version stops the run)")
     p.add_argument("--list-streams", action="store_true", help="describe the built-in streams and exit")
     p.add_argument("--list-strategies", action="store_true", help="describe the strategies and their hyperparameters and exit")
     return p
+
+
+def _help(cls, name: str) -> str:
+    import dataclasses
+
+    return next(f.metadata["help"] for f in dataclasses.fields(cls) if f.name == name)
 
 
 def _int_list(flag: str, text: str) -> list[int]:
@@ -120,13 +141,13 @@ def build_configs(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namesp
         "max_length": ("stream", "max_length"), "cache_dir": ("stream", "cache_dir"),
         "no_cache": ("stream", "no_cache"), "model": ("model", "model"), "head": ("model", "head"),
         "epochs": ("training", "epochs"), "batch_size": ("training", "batch_size"),
-        "lr": ("training", "lr"), "device": ("training", "device"),
+        "lr": ("training", "lr"), "device": ("training", "device"), "precision": ("training", "precision"),
         "data": ("stream", "data"), "text_col": ("stream", "text_col"), "label_col": ("stream", "label_col"),
         "domain_col": ("stream", "domain_col"), "task_col": ("stream", "task_col"),
         "group_col": ("stream", "group_col"), "split_col": ("stream", "split_col"),
         "scenario": ("stream", "scenario"), "name": ("stream", "name"), "label_names": ("stream", "label_names"),
         "shots": ("stream", "shots"), "val_per_class": ("stream", "val_per_class"),
-        "early_stopping": ("training", "early_stopping"),
+        "early_stopping": ("training", "early_stopping"), "deterministic": ("training", "deterministic"),
     }
     for dest, (section, name) in flag_fields.items():
         if dest in explicit or name not in sections[section]:
@@ -183,9 +204,12 @@ def build_configs(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namesp
     from .loggers import check_available
 
     check_available(args.log)
+    control = RunControl(resume=args.resume, overwrite=args.overwrite, keep_checkpoint=args.keep_checkpoint,
+                         buffer_checkpoint=not args.no_buffer_checkpoint)
     configs = [
         ExperimentConfig(strategy=name, seed=seed, out=args.out, stream=stream, model=model,
-                         training=training, strategy_params=strategy_params, order=order, log=list(args.log))
+                         training=training, strategy_params=strategy_params, order=order, log=list(args.log),
+                         control=control)
         for name in names for seed in seeds for order in range(args.orders)
     ]
     return args, configs
@@ -243,13 +267,75 @@ def summary_table(results) -> str:
     return "\n".join(lines)
 
 
+def preflight(configs: list[ExperimentConfig]) -> str:
+    """Everything that can be refused before a run starts: the output folder, the model folder,
+    the device, the stream, and each run folder (another run busy in it, another configuration
+    in it, an interrupted run without --resume, a checkpoint that is corrupt or was made by
+    another configuration or versions). Nothing is written. Returns the stream's name."""
+    from . import checkpoint
+    from .config import check_model, run_identity
+    from .experiment import FolderState, build_stream, hyperparameters, resolve_device, run_dir_for
+    from .results import RunLock, check_writable, package_versions
+
+    first = configs[0]
+    check_writable(first.out)
+    check_model(first.model.model)
+    device = resolve_device(first.training.device)
+    stream = build_stream(first)  # a bad stream setting fails now, before any run starts
+    for config in configs:
+        run_dir = run_dir_for(config, stream.name)
+        holder = RunLock.holder(run_dir)
+        if holder:
+            raise UserError(f"another run is writing to {run_dir} (process {holder}): wait for it to finish, "
+                            "or give this one another --out")
+        identity = run_identity(config.to_dict(), hyperparameters(config))
+        if FolderState.read(run_dir).decide(identity, config.control) == "resume":
+            meta = checkpoint.load(run_dir)["meta"]
+            expected = {"identity": identity, "versions": package_versions(), "device": str(device),
+                        "data_fingerprint": meta.get("data_fingerprint")}  # the data: checked by the run
+            checkpoint.check_meta(meta, expected, checkpoint.checkpoint_path(run_dir))
+    return stream.name
+
+
+def confine_library_files(cache_dir: Optional[str]) -> None:
+    """Send the side files of libraries (matplotlib's font list, torch inductor's folder) to the
+    cache folder instead of ~/.cache, ~/.config and the temporary folder, so a run writes only
+    in its output and cache folders. Values the user set are kept. (Avalanche still creates
+    ~/.avalanche/config.json on import: a default dataset location, no run data.)"""
+    import os
+    from pathlib import Path
+
+    if cache_dir:
+        base = Path(cache_dir).expanduser()
+    else:  # the default of streams.tokenization.default_cache_dir, without importing torch
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "continual-medical"
+    os.environ.setdefault("MPLCONFIGDIR", str(base / "matplotlib"))
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(base / "torchinductor"))
+
+
+def resume_command(argv: Sequence[str]) -> str:
+    import shlex
+
+    return "python -m continual.run " + shlex.join([*(a for a in argv if a != "--resume"), "--resume"])
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    import signal
+    import threading
     import warnings
 
     # Avalanche 0.6.0 warns about its own deprecated internals on every experience.
     warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"avalanche\.")
     # EarlyStoppingPlugin warns once per experience that its first reading starts the record.
     warnings.filterwarnings("ignore", message="Metric .* used by the EarlyStopping plugin")
+    argv = list(sys.argv[1:] if argv is None else argv)
+
+    def on_sigterm(signum, frame):
+        raise Terminated(signum)
+
+    previous_handler = None
+    if threading.current_thread() is threading.main_thread():
+        previous_handler = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         args, configs = build_configs(argv)
         if args.list_strategies:
@@ -258,24 +344,30 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.list_streams:
             print(list_streams())
             return 0
-        from .experiment import build_stream, run_experiment
+        from .experiment import run_experiment
 
-        build_stream(configs[0])  # a bad stream setting fails now, before any run starts
+        confine_library_files(configs[0].stream.cache_dir)
+        stream_name = preflight(configs)
         results = []
         for config in configs:
             order = f", order {config.order}" if config.order else ""
-            print(f"== {config.strategy} on {config.stream.name or config.stream.stream}, seed {config.seed}{order}", file=sys.stderr)
+            print(f"== {config.strategy} on {stream_name}, seed {config.seed}{order}", file=sys.stderr)
             result = run_experiment(config, progress=not args.no_progress)
-            print(f"   wrote {result.run_dir}", file=sys.stderr)
+            if not result.skipped:
+                print(f"   wrote {result.run_dir}", file=sys.stderr)
             results.append(result)
         print(summary_table(results))
         return 0
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: the runs that finished are in the results folder", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        code = 143 if isinstance(stop, Terminated) else 130
+        print(f"interrupted: resume with: {resume_command(argv)}", file=sys.stderr)
+        return code
+    finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
 
 
 if __name__ == "__main__":

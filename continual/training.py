@@ -1,6 +1,7 @@
 """Avalanche pieces the run needs: the template's seeded loader, evaluation, progress, memory."""
 from __future__ import annotations
 
+import random
 import threading
 from collections import defaultdict
 
@@ -16,15 +17,17 @@ def derived_seed(seed: int, *keys: int) -> int:
 
 
 def reseed_global(seed: int, *keys: int) -> None:
-    """Seed torch's and numpy's global generators for one experience.
+    """Seed torch's (CPU and CUDA), numpy's and Python's global generators for one experience.
 
-    Avalanche draws head growth, buffer sampling and replay-loader shuffles from the global RNG;
-    reseeding from (seed, experience) before each experience makes them reproducible and lets a
-    resumed run continue with exactly the draws of an uninterrupted one.
+    Avalanche draws head growth, buffer sampling and replay-loader shuffles from torch's global
+    RNG, and A-GEM's memory and random exemplar selection from Python's ``random``; reseeding all
+    three from (seed, experience) before each experience makes them reproducible across
+    processes and lets a resumed run continue with exactly the draws of an uninterrupted one.
     """
     value = derived_seed(seed, *keys)
     torch.manual_seed(value)
     np.random.seed(value)
+    random.seed(value)
 
 
 def text_template(base: type) -> type:
