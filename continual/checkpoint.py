@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from .errors import UserError
+from .results import _fsync_folder
 
 FORMAT = "continual-medical-checkpoint"
 FORMAT_VERSION = 1
@@ -104,19 +105,6 @@ def save(run_dir: Path, payload: dict) -> Path:
             os.unlink(tmp)
         raise
     return folder / FILE
-
-
-def _fsync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load(run_dir: Path) -> dict:
