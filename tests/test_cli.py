@@ -119,3 +119,12 @@ def test_unknown_logger_package_is_refused(capsys, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else real(name, *a))
     assert main(["--log", "mlflow"]) == 2
     assert "pip install mlflow" in capsys.readouterr().err
+
+
+def test_bf16_runs_end_to_end(tmp_path, tiny_model_dir):
+    argv = ["--strategy", "naive", "--model", tiny_model_dir, "--experiences", "2", "--train-per-class", "2",
+            "--test-per-class", "1", "--out", str(tmp_path), "--no-cache", "--no-progress", "--precision", "bf16"]
+    assert main(argv) == 0
+    run = tmp_path / "icd10cm-chapters" / "naive" / "seed-0"
+    assert json.loads((run / "config.json").read_text())["config"]["training"]["precision"] == "bf16"
+    assert len(json.loads((run / "metrics.json").read_text())["accuracy_matrix"]) == 2
