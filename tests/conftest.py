@@ -35,6 +35,18 @@ def synthetic_records(per_class: int = 14, seed: int = 0) -> Records:
     return Records(texts, labels, list(CLASS_WORDS), [f"a disease called {n}" for n in CLASS_WORDS])
 
 
+def write_notes(path):
+    """A small text,label CSV of the synthetic records (for tests that need a --data file)."""
+    import csv
+
+    records = synthetic_records(per_class=14)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(zip(records.texts, [records.class_names[y] for y in records.labels]))
+    return path
+
+
 def synthetic_stream(seed: int = 0, n_experiences: int = 3, per_class: int = 14) -> Stream:
     records = synthetic_records(per_class)
     card = SourceCard("synthetic", "tiny synthetic stream for tests", "tests/conftest.py", "1", "MIT", "none")

@@ -17,7 +17,7 @@ from continual import ExperimentConfig, ModelConfig, StreamConfig, TrainingConfi
 from continual.run import main
 from continual.training import reseed_global
 
-from conftest import SYNTHETIC_STREAMS, synthetic_records
+from conftest import SYNTHETIC_STREAMS, synthetic_records, write_notes
 
 REPO = Path(__file__).resolve().parents[1]
 TIMING = {"train_seconds", "eval_seconds", "peak_rss_mb"}
@@ -95,17 +95,6 @@ def test_deterministic_flag_turns_algorithms_on_for_the_run_only(tiny_model_dir,
     assert seen == [False, True]
     assert not torch.are_deterministic_algorithms_enabled()  # restored after the run
     assert without_timing(strict.metrics) == without_timing(plain.metrics)  # CPU kernels are deterministic
-
-
-def write_notes(path: Path) -> Path:
-    import csv
-
-    records = synthetic_records(per_class=14)
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows(zip(records.texts, [records.class_names[y] for y in records.labels]))
-    return path
 
 
 def test_two_processes_give_identical_metrics_and_record_seed_and_versions(tmp_path, tiny_model_dir):

@@ -21,7 +21,7 @@ from continual.config import RunControl
 from continual.run import main
 from strategies import STRATEGIES
 
-from conftest import SYNTHETIC_STREAMS, synthetic_records
+from conftest import SYNTHETIC_STREAMS, synthetic_records, write_notes
 
 REPO = Path(__file__).resolve().parents[1]
 #: metrics.json fields measured, not computed: they differ between any two runs
@@ -164,17 +164,6 @@ def cli_argv(csv_path, model_dir):
             "--experiences", "3", "--train-per-class", "10", "--test-per-class", "4", "--model", model_dir,
             "--max-length", "16", "--batch-size", "8", "--epochs", "1", "--lr", "0.001", "--device", "cpu",
             "--no-cache", "--no-progress", "--set", "replay.mem_size=12"]
-
-
-def write_notes(path: Path) -> Path:
-    import csv
-
-    records = synthetic_records(per_class=14)
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows(zip(records.texts, [records.class_names[y] for y in records.labels]))
-    return path
 
 
 @pytest.fixture
