@@ -17,7 +17,7 @@ from continual import ExperimentConfig, ModelConfig, StreamConfig, TrainingConfi
 from continual.run import main
 from continual.training import reseed_global
 
-from conftest import SYNTHETIC_STREAMS, synthetic_records, write_notes
+from conftest import SYNTHETIC_STREAMS, write_notes
 
 REPO = Path(__file__).resolve().parents[1]
 TIMING = {"train_seconds", "eval_seconds", "peak_rss_mb"}

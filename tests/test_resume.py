@@ -21,7 +21,7 @@ from continual.config import RunControl
 from continual.run import main
 from strategies import STRATEGIES
 
-from conftest import SYNTHETIC_STREAMS, synthetic_records, write_notes
+from conftest import SYNTHETIC_STREAMS, write_notes
 
 REPO = Path(__file__).resolve().parents[1]
 #: metrics.json fields measured, not computed: they differ between any two runs
