@@ -37,7 +37,19 @@ QUICK = {"experiences": 3, "train_per_class": 12, "test_per_class": 6, "chunks":
 #: targets of issue 7 on the 2-core reference machine (ratios, so any machine can compare)
 TARGETS = {"suite_over_plain_time": 1.10, "suite_over_pad128_throughput": 6.0, "utilization_fp32": 0.45,
            "utilization_bf16": 0.60, "eval_over_train_throughput": 3.5,
-           "relative_cost": {"online-ewc": 1.6, "replay": 2.3, "lwf": 1.5}}
+           "relative_cost": {"online-ewc": 1.6, "replay": 2.3, "lwf": 1.5},
+           "flat_within": 0.15}
+
+
+def flatness(per_experience: list[float]) -> Optional[float]:
+    """Spread of the relative cost from the second to the last experience: max / min - 1.
+
+    ``None`` with fewer than two experiences after the first (nothing to compare).
+    """
+    later = per_experience[1:]
+    if len(later) < 2 or min(later) <= 0:
+        return None
+    return max(later) / min(later) - 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -216,6 +228,7 @@ def run_bench(args) -> dict:
         utilization_of_precision_peak=suite * flops_per_example / (peak * 1e9),
         relative_cost=relative,
         relative_cost_per_experience=relative_per_experience,
+        relative_cost_spread={n: flatness(v) for n, v in relative_per_experience.items()},
         train_seconds_per_experience=per_experience,
     )
     results["ratios"] = {
@@ -265,10 +278,18 @@ def format_table(r: dict) -> str:
         "",
         f"{'(d) per-experience training cost / naive':<30} {'median':>7}  per experience",
     ]
+    spreads = r.get("relative_cost_spread", {})
+    flat = TARGETS["flat_within"]
     for name, values in r["relative_cost_per_experience"].items():
         target = TARGETS["relative_cost"].get(name)
-        verdict = "" if target is None else (
-            f"  target <= {target}: {'met' if r['relative_cost'][name] <= target else 'missed by ' + format(r['relative_cost'][name] - target, '.2f')}")
+        verdict = ""
+        if target is not None:
+            cost = r["relative_cost"][name]
+            verdict = f"  target <= {target}: {'met' if cost <= target else f'missed by {cost - target:.2f}'}"
+            spread = spreads.get(name)
+            if spread is not None:
+                verdict += (f"; flat 2nd..last within {flat:.0%}: spread {spread:.0%} "
+                            f"({'met' if spread <= flat else f'missed by {spread - flat:.0%}'})")
         lines.append(f"{name:<30} {r['relative_cost'][name]:>7.2f}  " + " ".join(f"{v:.2f}" for v in values) + verdict)
     return "\n".join(lines)
 

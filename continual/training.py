@@ -61,6 +61,13 @@ def text_template(base: type) -> type:
                 self.adapted_dataset, batch_sampler=sampler, pin_memory=self.device.type == "cuda"
             )
 
+        def eval_epoch(self, **kwargs):
+            # The forward passes of evaluation run under inference mode (no autograd bookkeeping
+            # at all, a little faster than Avalanche's no_grad). Model adaptation happens before,
+            # in _before_eval_exp, outside it, so head units added there stay trainable tensors.
+            with torch.inference_mode():
+                return super().eval_epoch(**kwargs)
+
         def make_eval_dataloader(self, num_workers=0, shuffle=False, pin_memory=None,
                                  persistent_workers=False, **kwargs):
             lengths = torch.as_tensor(example_lengths(self.adapted_dataset))

@@ -69,3 +69,15 @@ def test_bucketed_replay_loader_joins_equal_batches():
     seen = torch.cat([b[1][b[1] < 100] for b in batches])
     assert sorted(seen.tolist()) == list(range(20))  # every current example once
     assert all(((b[1] >= 100).sum() >= 3) for b in batches)  # each joined by a memory batch
+
+
+def test_evaluation_forward_passes_run_under_inference_mode():
+    from continual.training import text_template
+
+    class Base:  # stands in for an Avalanche template: only eval_epoch is reached
+        def eval_epoch(self, **kwargs):
+            return torch.is_inference_mode_enabled()
+
+    template = text_template(Base)
+    assert template.__new__(template).eval_epoch() is True
+    assert not torch.is_inference_mode_enabled()

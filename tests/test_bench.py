@@ -1,0 +1,66 @@
+"""The benchmark command: its arithmetic, its table and a quick run on a tiny model.
+
+No timing is asserted (STYLE.md and issue 7): only that the measurements exist, are positive and
+are combined correctly.
+"""
+import json
+
+import pytest
+
+from continual import bench
+
+
+def test_flatness_is_spread_after_the_first_experience():
+    assert bench.flatness([5.0, 1.0, 1.1, 1.0]) == pytest.approx(0.1)
+    assert bench.flatness([1.0, 2.0]) is None  # one later experience: nothing to compare
+    assert bench.flatness([1.0, 1.0, 1.0]) == 0.0
+
+
+def _fake_result():
+    return {
+        "device": "cpu", "precision": "fp32", "threads": 2, "batch_size": 32, "mean_real_tokens": 16.0,
+        "matmul_gflops": 100.0, "matmul_gflops_bf16": 200.0,
+        "train_examples_per_s": {"pad128": 10.0, "plain": 50.0, "suite": 48.0},
+        "eval_examples_per_s": 300.0, "utilization": 0.5,
+        "ratios": {"suite_over_plain_time": 50 / 48, "suite_over_pad128_throughput": 4.8,
+                   "eval_over_train_throughput": 300 / 48},
+        "relative_cost": {"naive": 1.0, "replay": 2.5, "lwf": 1.2},
+        "relative_cost_per_experience": {"naive": [1.0, 1.0, 1.0], "replay": [1.0, 2.0, 2.5, 3.0],
+                                         "lwf": [1.0, 1.2, 1.25]},
+        "relative_cost_spread": {"naive": 0.0, "replay": 0.5, "lwf": 1.25 / 1.2 - 1},
+    }
+
+
+def test_table_names_met_and_missed_targets_with_the_gap():
+    table = bench.format_table(_fake_result())
+    lines = {line.split()[0]: line for line in table.splitlines() if line.strip()}
+    assert "(c)/(b) time" in table and "met" in table.split("(c)/(b) time")[1].splitlines()[0]
+    pad_line = next(line for line in table.splitlines() if line.startswith("(c)/(a) throughput"))
+    assert "missed by 1.20" in pad_line  # 4.8 against >= 6
+    assert "missed by 0.20" in lines["replay"] and "spread 50% (missed by 35%)" in lines["replay"]
+    assert "target <= 1.5: met" in lines["lwf"] and "spread 4% (met)" in lines["lwf"]
+    assert "target" not in lines["naive"]
+
+
+def test_quick_bench_writes_every_contract_key(tiny_model_dir, tmp_path, capsys):
+    code = bench.main(["--quick", "--model", str(tiny_model_dir), "--out", str(tmp_path),
+                       "--train-per-class", "4", "--strategies", "online-ewc,replay"])
+    assert code == 0
+    result = json.loads((tmp_path / "bench.json").read_text())
+    assert set(result["train_examples_per_s"]) == {"pad128", "plain", "suite"}
+    assert all(v > 0 for v in result["train_examples_per_s"].values())
+    assert result["eval_examples_per_s"] > 0 and result["matmul_gflops"] > 0
+    suite = result["train_examples_per_s"]["suite"]
+    expected = suite * result["useful_flops_per_example"] / (result["matmul_gflops"] * 1e9)
+    assert result["utilization"] == pytest.approx(expected)
+    assert set(result["relative_cost"]) == {"naive", "online-ewc", "replay"}
+    assert result["relative_cost"]["naive"] == 1.0
+    assert all(len(v) == 3 for v in result["relative_cost_per_experience"].values())
+    assert "(c) train, suite through Avalanche" in capsys.readouterr().out
+
+
+def test_bad_batch_size_is_a_one_line_error(tmp_path, capsys):
+    assert bench.main(["--batch-size", "0", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "bench.json").exists()
