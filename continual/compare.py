@@ -396,11 +396,13 @@ def format_value(value: Optional[float], unit: str) -> str:
 
 
 def _cell_parts(row, column: Column) -> tuple[str, str]:
-    """('mean ± std', '[low, high]') as text; n/a where undefined."""
+    """('mean ± std', '[low, high]') as text; n/a where undefined; a single value alone."""
     mean, std, ci = (row[f"{column.key}_{f}"] for f in ("mean", "std", "ci95"))
     if _missing(mean):
         return "n/a", ""
-    main = f"{format_value(mean, column.unit)} ± {format_value(None if _missing(std) else std, column.unit)}"
+    if _missing(std):  # one run: the value alone (the n column says so), no std or interval
+        return format_value(mean, column.unit), ""
+    main = f"{format_value(mean, column.unit)} ± {format_value(std, column.unit)}"
     if _missing(ci):
         return main, "[n/a]"
     return main, f"[{format_value(mean - ci, column.unit)}, {format_value(mean + ci, column.unit)}]"
@@ -440,7 +442,8 @@ def to_markdown(table, columns: Sequence[Column], sources: Sequence[Path], runs:
         "Each cell: mean ± std (ddof=1) [95% confidence interval, Student t] over seeds and class "
         "orders; n = runs behind the row ((n=k) in a cell: only k of them have that value). "
         "**Bold**: best in its column for the stream (↑ higher is better, ↓ lower). "
-        "n/a: not defined (one run has no std or CI; forgetting and BWT mean nothing for joint and "
+        "A cell from one run shows its value alone (no std or CI). "
+        "n/a: not defined (forgetting and BWT mean nothing for joint and "
         "zero-shot; FWT is null in class-incremental runs; macro-F1 is absent from older runs). "
         "Accuracies are fractions in [0, 1].", "",
     ]
