@@ -51,12 +51,17 @@ def _strategies(groups: Groups) -> list[str]:
     return list(dict.fromkeys(strategy for _, strategy in groups))
 
 
+#: line dashes by round of the palette: solid for the first 10 strategies, then dashed, dotted ...
+DASHES = ["", (4, 2), (1, 1.5), (6, 2, 1, 2)]
+
+
 def _styles(groups: Groups) -> dict[str, tuple]:
-    """strategy -> (colour, marker): fixed across all figures, unique for up to 120 strategies."""
+    """strategy -> (colour, marker, dashes): fixed across all figures, unique for up to 120
+    strategies. Past 10 strategies colours repeat, so lines of the next round are dashed."""
     import seaborn as sns
 
     palette = sns.color_palette("colorblind", 10)
-    return {s: (palette[k % 10], MARKERS[(k // 10 + k) % len(MARKERS)])
+    return {s: (palette[k % 10], MARKERS[(k // 10 + k) % len(MARKERS)], DASHES[(k // 10) % len(DASHES)])
             for k, s in enumerate(_strategies(groups))}
 
 
@@ -108,7 +113,7 @@ def plot_forgetting_curves(groups: Groups, path: Path) -> Path:
             sns.lineplot(data=data, x="experiences trained", y="accuracy", hue="strategy",
                          hue_order=order, style="strategy", style_order=order,
                          palette={s: styles[s][0] for s in order},
-                         markers={s: styles[s][1] for s in order}, dashes=False,
+                         markers={s: styles[s][1] for s in order}, dashes={s: styles[s][2] for s in order},
                          errorbar="sd", err_kws={"alpha": 0.18}, ax=ax)
             t = int(data["experiences trained"].max())
             ax.set_xticks(range(1, t + 1))
@@ -275,7 +280,7 @@ def plot_cost_frontier(groups: Groups, path: Path) -> Path:
             for ax, (key, xlabel, title) in zip(row, axes_spec):
                 shown = {s: p for s, p in points.items() if p["acc"][0] is not None and p[key][0] is not None}
                 for strategy, p in shown.items():
-                    colour, marker = styles[strategy]
+                    colour, marker, _ = styles[strategy]
                     ax.errorbar(p[key][0], p["acc"][0], xerr=p[key][1], yerr=p["acc"][1], fmt=marker,
                                 color=colour, markersize=8, capsize=3, elinewidth=1.2,
                                 markeredgecolor="black", markeredgewidth=0.5)
