@@ -7,3 +7,5 @@ cd "$(dirname "$0")/../.."
 for strategy in naive replay ewc lwf expanding-heads joint si mas online-ewc der agem gem icarl cumulative frozen lora zero-shot; do
   python -m continual.run --strategy "$strategy" --seed 0 --out results/reference --no-progress
 done
+# the summary table (seed 0 of every strategy; make_comparison.sh adds seeds 1 and 2 of four of them)
+python -m continual.compare results/reference/icd10cm-chapters/*/seed-0 --out results/reference/icd10cm-chapters/summary
