@@ -11,7 +11,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from .config import (ExperimentConfig, RunControl, config_from_dict, identity_differences, model_suggestion,
                      run_identity)
@@ -208,12 +208,13 @@ def signals_deferred():
 
 
 def run_experiment(config: ExperimentConfig, *, stream=None, progress: bool = True,
-                   write: bool = True) -> RunResult:
+                   write: bool = True, extra_plugins: Sequence = ()) -> RunResult:
     """Train one strategy through the stream and measure the accuracy matrix.
 
     The untrained model is evaluated once on every test experience (``initial_accuracy``, the b of
     forward transfer); after each training experience the model is evaluated on all of them.
-    ``stream`` replaces the configured built-in stream (tests pass small synthetic ones).
+    ``stream`` replaces the configured built-in stream (tests pass small synthetic ones);
+    ``extra_plugins`` join the strategy's Avalanche plugins (the benchmark times epochs with one).
 
     With ``write`` the run holds ``<run>/.lock`` while it works, saves ``<run>/checkpoint/`` after
     each experience and its evaluation, and writes the results files at the end (then drops the
@@ -275,14 +276,15 @@ def run_experiment(config: ExperimentConfig, *, stream=None, progress: bool = Tr
                 print(f"   nothing to resume in {run_dir}: starting from the first experience", file=sys.stderr)
         return _train_and_measure(config, stream=stream, progress=progress, write=write, device=device,
                                   params=params, identity=identity, components=components, canonical=canonical,
-                                  started=started, run_dir=run_dir, saved=saved, n_experiences=n_experiences)
+                                  started=started, run_dir=run_dir, saved=saved, n_experiences=n_experiences,
+                                  extra_plugins=extra_plugins)
     finally:
         if lock is not None:
             lock.release()
 
 
 def _train_and_measure(config, *, stream, progress, write, device, params, identity, components, canonical,
-                       started, run_dir, saved, n_experiences) -> RunResult:
+                       started, run_dir, saved, n_experiences, extra_plugins=()) -> RunResult:
     """The run proper, with its folder locked and checked: build the model and strategy (or
     restore them from ``saved``), train and evaluate each remaining experience, checkpoint after
     each, write the results."""
@@ -359,7 +361,7 @@ def _train_and_measure(config, *, stream, progress, write, device, params, ident
             model=model, optimizer=optimizer, criterion=torch.nn.CrossEntropyLoss(),
             train_mb_size=config.training.batch_size, train_epochs=config.training.epochs,
             eval_mb_size=config.training.eval_batch_size, device=device,
-            plugins=[*plugins, collector, progress_plugin(progress)], evaluator=evaluator,
+            plugins=[*plugins, collector, progress_plugin(progress), *extra_plugins], evaluator=evaluator,
             eval_every=1 if config.training.early_stopping else -1,
         )
         template_arguments.update(template_kwargs)

@@ -53,6 +53,7 @@ def test_quick_bench_writes_every_contract_key(tiny_model_dir, tmp_path, capsys)
     suite = result["train_examples_per_s"]["suite"]
     expected = suite * result["useful_flops_per_example"] / (result["matmul_gflops"] * 1e9)
     assert result["utilization"] == pytest.approx(expected)
+    assert len(result["suite_epoch_seconds"]) == bench.QUICK["suite_epochs"]  # (c): warm epochs timed
     assert set(result["relative_cost"]) == {"naive", "online-ewc", "replay"}
     assert result["relative_cost"]["naive"] == 1.0
     assert all(len(v) == 3 for v in result["relative_cost_per_experience"].values())
