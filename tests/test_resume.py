@@ -309,12 +309,13 @@ def test_keep_checkpoint_keeps_it(data_argv, tmp_path):
 
 @pytest.fixture(scope="module")
 def slow_run(tmp_path_factory, tiny_model_dir):
-    """The small replay run, slowed down (2 epochs of batches of 2: a few seconds per
-    experience) so that a signal lands in the middle of an experience, and its metrics when
-    nothing stops it."""
+    """The small replay run, slowed down (4 epochs of batches of 2) so that a signal lands in
+    the middle of an experience, and its metrics when nothing stops it. With 2 epochs an
+    experience of the tiny model took well under a second on an idle machine and the run could
+    end before the signal arrived."""
     folder = tmp_path_factory.mktemp("signals")
     argv = cli_argv(write_notes(folder / "notes.csv"), tiny_model_dir)
-    argv[argv.index("--epochs") + 1] = "2"
+    argv[argv.index("--epochs") + 1] = "4"
     argv[argv.index("--batch-size") + 1] = "2"
     argv += ["--strategy", "replay"]
     assert main([*argv, "--out", str(folder / "whole")]) == 0
@@ -360,7 +361,7 @@ def test_real_signal_then_resume_matches_an_uninterrupted_run(signum, after, cod
         time.sleep(1.0)
     else:
         wait_for(lambda: finished_experiences(run) >= after, process)
-        time.sleep(0.3)  # into the next experience
+        time.sleep(0.05)  # into the next experience
     process.send_signal(signum)
     _, err = process.communicate(timeout=120)
     assert process.returncode == code, err[-2000:]
