@@ -323,8 +323,11 @@ def slow_run(tmp_path_factory, tiny_model_dir):
 
 
 def start(argv):
+    # A shell starts background jobs (CI under nohup or `&`) with SIGINT ignored, and Python keeps
+    # an ignored SIGINT ignored: give the run the default disposition, as in a terminal.
     return subprocess.Popen([sys.executable, "-m", "continual.run", *argv], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for(predicate, process, timeout=240.0):
