@@ -539,7 +539,8 @@ def _teacher_in(strategy, saved: Optional[dict]):
     return teacher.to(strategy.device)
 
 
-def _plugin_out(plugin, with_buffers: bool) -> dict:
+def _stateful_plugin_types() -> tuple:
+    """The Avalanche plugins whose state :func:`_plugin_out` saves, in the order it unpacks them."""
     from avalanche.training.losses import ICaRLLossPlugin
     from avalanche.training.plugins import (
         AGEMPlugin,
@@ -551,6 +552,14 @@ def _plugin_out(plugin, with_buffers: bool) -> dict:
         SynapticIntelligencePlugin,
     )
     from avalanche.training.plugins.clock import Clock
+
+    return (Clock, EWCPlugin, SynapticIntelligencePlugin, MASPlugin, ReplayPlugin, GEMPlugin, AGEMPlugin,
+            LwFPlugin, ICaRLLossPlugin)
+
+
+def _plugin_out(plugin, with_buffers: bool) -> dict:
+    (Clock, EWCPlugin, SynapticIntelligencePlugin, MASPlugin, ReplayPlugin, GEMPlugin, AGEMPlugin,
+     LwFPlugin, ICaRLLossPlugin) = _stateful_plugin_types()
 
     name = type(plugin).__name__
     if isinstance(plugin, Clock):
@@ -709,21 +718,7 @@ def check_capturable(strategy) -> Optional[str]:
 
 def _plugin_kind(plugin) -> str:
     """Cheap check that :func:`_plugin_out` knows this plugin (without copying any state)."""
-    from avalanche.training.losses import ICaRLLossPlugin
-    from avalanche.training.plugins import (
-        AGEMPlugin,
-        EWCPlugin,
-        GEMPlugin,
-        LwFPlugin,
-        MASPlugin,
-        ReplayPlugin,
-        SynapticIntelligencePlugin,
-    )
-    from avalanche.training.plugins.clock import Clock
-
-    known = (Clock, EWCPlugin, SynapticIntelligencePlugin, MASPlugin, ReplayPlugin, GEMPlugin, AGEMPlugin,
-             LwFPlugin, ICaRLLossPlugin)
-    if isinstance(plugin, known) or type(plugin).__name__ in STATELESS_PLUGINS:
+    if isinstance(plugin, _stateful_plugin_types()) or type(plugin).__name__ in STATELESS_PLUGINS:
         return type(plugin).__name__
     raise NotCapturable(f"plugin {type(plugin).__name__}")
 
