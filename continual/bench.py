@@ -8,6 +8,8 @@ so that the three training loops see the same texts in the same length buckets:
     fine-tuning tutorial);
 (b) ``plain``: a plain PyTorch loop with the suite's batching (length buckets, each batch cut to
     its longest text);
+    (a) and (b) use the suite's optimizer (fused AdamW), so the three loops differ only in
+    batching and in the loop around the step;
 (c) ``suite``: the suite's own training path (``run_experiment`` with ``naive``, through
     Avalanche's template), timed per epoch after the first;
 (d) the per-experience training cost of each strategy relative to naive as experiences accrue;
@@ -148,6 +150,7 @@ def run_bench(args) -> dict:
     from .experiment import resolve_device, run_experiment
     from .model import build_model, load_encoder_and_tokenizer
     from .sampling import BucketBatchSampler
+    from .training import make_optimizer
 
     plan = dict(QUICK if args.quick else FULL)
     if args.train_per_class:
@@ -193,7 +196,7 @@ def run_bench(args) -> dict:
     batches = [(x128[order[i:i + bs]], y[order[i:i + bs]]) for i in range(0, len(y) - bs + 1, bs)]
     model = fresh_model()
     model.features.forward = _untrimmed_forward(model.features)  # no cutting: the tutorial way
-    times = _plain_loop(model, batches, torch.optim.AdamW(model.parameters(), lr=1e-4), device,
+    times = _plain_loop(model, batches, make_optimizer(model.parameters(), lr=1e-4, weight_decay=0.01), device,
                         chunks=plan["chunks"], steps=plan["steps"])
     pad128 = _median_rate(plan["steps"] * bs, times)
 
@@ -204,7 +207,7 @@ def run_bench(args) -> dict:
     sampler = BucketBatchSampler(real_tokens, bs, generator=torch.Generator().manual_seed(0), drop_last=True)
     batches = [(packed[b], y[b]) for b in sampler]
     model = fresh_model()
-    times = _plain_loop(model, batches, torch.optim.AdamW(model.parameters(), lr=1e-4), device,
+    times = _plain_loop(model, batches, make_optimizer(model.parameters(), lr=1e-4, weight_decay=0.01), device,
                         chunks=plan["chunks"], steps=plan["steps"])
     plain = _median_rate(plan["steps"] * bs, times)
     del model

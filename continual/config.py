@@ -81,7 +81,7 @@ class ModelConfig:
 class TrainingConfig:
     epochs: int = field(default=2, metadata={"help": "training epochs per experience"})
     batch_size: int = field(default=32, metadata={"help": "training batch size"})
-    eval_batch_size: int = field(default=256, metadata={"help": "evaluation batch size"})
+    eval_batch_size: int = field(default=128, metadata={"help": "evaluation batch size (at most this many texts and 8 tokens per text on average, padding included)"})
     lr: float = field(default=1e-4, metadata={"help": "AdamW learning rate"})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
     device: str = field(default="auto", metadata={"help": "auto | cpu | cuda"})

@@ -301,8 +301,8 @@ def _train_and_measure(config, *, stream, progress, write, device, params, ident
     from . import results
     from .benchmark import make_benchmark, tokenize_stream
     from .model import build_model, load_encoder_and_tokenizer
-    from .training import (PeakMemory, derived_seed, prediction_collector, progress_plugin,
-                           reseed_global, text_template)
+    from .training import (PeakMemory, derived_seed, make_optimizer, prediction_collector,
+                           progress_plugin, reseed_global, text_template)
 
     control = config.control
     with deterministic_algorithms(config.training.deterministic, device), PeakMemory() as memory:
@@ -338,8 +338,8 @@ def _train_and_measure(config, *, stream, progress, write, device, params, ident
             template = parts.template or template
             template_kwargs.update(parts.template_kwargs)
             trains_once = trains_once or parts.trains_once
-        optimizer = torch.optim.AdamW(model.parameters(), lr=config.training.lr,
-                                      weight_decay=config.training.weight_decay)
+        optimizer = make_optimizer(model.parameters(), lr=config.training.lr,
+                                   weight_decay=config.training.weight_decay)
         collector = prediction_collector()
         has_validation = hasattr(benchmark, "valid_stream")
         if config.training.early_stopping:

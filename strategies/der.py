@@ -14,16 +14,36 @@ def logit_targets(stored, current):
 
 
 def der_template():
-    """Avalanche's DER, with stored logits of then-masked units left out of the logit loss.
+    """Avalanche's DER, with stored logits of then-masked units left out of the logit loss and
+    length-bucketed memory batches.
 
     With a masked ``IncrementalClassifier`` the logits stored for classes not yet seen hold the
     mask value (-1000); regressing today's logits of those (now active) classes onto -1000 would
     dominate the loss. Those entries are replaced by the current (detached) outputs, so they add
     neither loss nor gradient, which is what DER++ means on a growing head.
     """
+    import torch
     from avalanche.training import DER
 
+    from continual.sampling import BucketBatchSampler, example_lengths
+
+    def cycle(loader):
+        while True:
+            yield from loader
+
     class MaskedLogitsDER(DER):
+        def _before_training_exp(self, **kwargs):
+            super()._before_training_exp(**kwargs)
+            if self.replay_loader is not None:
+                # memory batches length-bucketed too (Avalanche draws them uniformly, each padded
+                # to its longest text); the generator comes from torch's global RNG, which the run
+                # reseeds before each experience
+                buffer = self.storage_policy.buffer
+                generator = torch.Generator().manual_seed(int(torch.randint(2**31 - 1, (1,)).item()))
+                sampler = BucketBatchSampler(example_lengths(buffer), self.batch_size_mem,
+                                             generator=generator, drop_last=True)
+                self.replay_loader = cycle(torch.utils.data.DataLoader(buffer, batch_sampler=sampler))
+
         def _after_forward(self, **kwargs):
             super()._after_forward(**kwargs)
             if getattr(self, "replay_loader", None) is not None:

@@ -2,12 +2,135 @@
 from .registry import HyperParam, StrategyParts, register_strategy
 
 
+def text_si_plugin(**kwargs):
+    """Avalanche's SynapticIntelligencePlugin with its state kept in real copies, and a fast penalty.
+
+    Avalanche 0.6.0 snapshots the weights with ``param.detach().cpu().flatten()``. On a CUDA
+    device that is a copy; on the CPU it is a view of the live parameter, so the "old" weights
+    before an optimizer step, the "new" weights after it and the anchor of the penalty all follow
+    the parameter: the path integral (grad x weight change) is always zero and so is the penalty.
+    SI then trains exactly like naive fine-tuning on the CPU (our earlier reference run showed
+    an accuracy matrix identical to naive's). This subclass keeps the same data structures
+    (checkpoints read them), the same importance update (``update_ewc_data``, clipped at 0.001
+    as in Avalanche) and the same penalty ``lambda / 2 * sum(omega * (theta - theta_anchor)**2)``,
+    but snapshots into owned tensors, on the parameters' device, with multi-tensor kernels.
+    """
+    import torch
+    from avalanche.training.plugins import SynapticIntelligencePlugin
+
+    from .penalty import quadratic_penalty
+
+    class TextSIPlugin(SynapticIntelligencePlugin):
+        def _params(self, model):
+            return [(n, p) for n, p in self.allowed_parameters(model, self.excluded_parameters)]
+
+        def _own(self, model):
+            """Every stored tensor a copy of its own, on the parameter's device."""
+            for name, param in self._params(model):
+                for store in (*self.ewc_data, *self.syn_data.values()):
+                    if name in store:
+                        item = store[name]
+                        item.device = param.device
+                        item.data = item.data.detach().to(param.device).clone()
+
+        def _snapshot(self, model, store, grads=False):
+            pairs = []
+            for name, param in self._params(model):
+                source = param.grad if grads else param
+                if source is None:  # no gradient this step: it moved nothing
+                    store[name].data.zero_()
+                else:
+                    pairs.append((store[name].data, source.detach().reshape(-1)))
+            if pairs:
+                torch._foreach_copy_([a for a, _ in pairs], [b for _, b in pairs])
+
+        def before_training_exp(self, strategy, **kw):
+            self.create_syn_data(strategy.model, self.ewc_data, self.syn_data, self.excluded_parameters)
+            self._own(strategy.model)
+            self._snapshot(strategy.model, self.ewc_data[0])  # the anchor: weights at the start
+            for trajectory in self.syn_data["trajectory"].values():
+                trajectory.data.zero_()
+
+        def before_backward(self, strategy, **kw):
+            exp_id = strategy.clock.train_exp_counter
+            if exp_id == 0:  # importances are all zero before the first update: no penalty
+                return
+            lam = self.si_lambda[exp_id] if exp_id < len(self.si_lambda) else self.si_lambda[-1]
+            params = self._params(strategy.model)
+            penalty = quadratic_penalty([(
+                [p.view(-1) if p.is_contiguous() else p.reshape(-1) for _, p in params],
+                [self.ewc_data[0][n].data for n, _ in params],
+                [self.ewc_data[1][n].data for n, _ in params], lam / 2,
+            )])
+            if penalty is not None:
+                strategy.loss += penalty
+
+        def before_training_iteration(self, strategy, **kw):
+            self._snapshot(strategy.model, self.syn_data["old_theta"])
+
+        def after_training_iteration(self, strategy, **kw):
+            model = strategy.model
+            self._snapshot(model, self.syn_data["new_theta"])
+            self._snapshot(model, self.syn_data["grad"], grads=True)
+            names = [n for n, _ in self._params(model)]
+            new = [self.syn_data["new_theta"][n].data for n in names]
+            old = [self.syn_data["old_theta"][n].data for n in names]
+            step = torch._foreach_sub(new, old)
+            torch._foreach_addcmul_([self.syn_data["trajectory"][n].data for n in names],
+                                    [self.syn_data["grad"][n].data for n in names], step)
+
+        def after_training_exp(self, strategy, **kw):
+            # Avalanche's update_ewc_data(..., clip_to=0.001, c=1, eps) on the owned copies:
+            # cum += c * trajectory / ((theta - anchor)**2 + eps); omega = min(-cum, 0.001);
+            # the anchor moves to the new weights.
+            names = [n for n, _ in self._params(strategy.model)]
+            self._snapshot(strategy.model, self.syn_data["new_theta"])
+            new = [self.syn_data["new_theta"][n].data for n in names]
+            anchor = [self.ewc_data[0][n].data for n in names]
+            moved = torch._foreach_sub(new, anchor)
+            torch._foreach_mul_(moved, moved)
+            torch._foreach_add_(moved, self.eps)
+            ratio = torch._foreach_div([self.syn_data["trajectory"][n].data for n in names], moved)
+            cumulative = [self.syn_data["cum_trajectory"][n].data for n in names]
+            torch._foreach_add_(cumulative, ratio)
+            for name, cum in zip(names, cumulative):
+                self.ewc_data[1][name].data = torch.clamp(-cum, max=0.001)
+            torch._foreach_copy_(anchor, new)
+
+    return TextSIPlugin(**kwargs)
+
+
+def text_mas_plugin(**kwargs):
+    """Avalanche's MASPlugin with the penalty of :func:`strategies.penalty.quadratic_penalty`
+    (same value and gradient, multi-tensor kernels)."""
+    from avalanche.training.plugins import MASPlugin
+
+    from .penalty import quadratic_penalty
+
+    class TextMASPlugin(MASPlugin):
+        def before_backward(self, strategy, **kw):
+            if strategy.clock.train_exp_counter == 0:
+                return
+            if not self.importance or not self.params:
+                raise ValueError("MAS importance is not available")
+            params = [(n, p) for n, p in strategy.model.named_parameters() if n in self.importance]
+            penalty = quadratic_penalty([(
+                [p for _, p in params],
+                [self.params[n].expand(p.shape) for n, p in params],
+                [self.importance[n].expand(p.shape) for n, p in params], float(self._lambda),
+            )])
+            if penalty is not None:
+                strategy.loss += penalty
+
+    return TextMASPlugin(**kwargs)
+
+
 @register_strategy(
     "si",
     family="regularization",
     paper="Zenke, Poole & Ganguli 2017, Continual Learning Through Synaptic Intelligence, ICML",
     description="Quadratic penalty weighted by each parameter's contribution to the loss decrease "
-    "along its training path (Avalanche SynapticIntelligencePlugin).",
+    "along its training path (Avalanche SynapticIntelligencePlugin, its state kept in copies).",
     hyperparams=[
         HyperParam("lambda", 1.0, "weight of the surrogate loss (c in the paper)",
                    "Zenke et al. 2017 used c in [0.1, 1]; see README for text models"),
@@ -15,9 +138,7 @@ from .registry import HyperParam, StrategyParts, register_strategy
     ],
 )
 def si(params, context) -> StrategyParts:
-    from avalanche.training.plugins import SynapticIntelligencePlugin
-
-    return StrategyParts(plugins=[SynapticIntelligencePlugin(si_lambda=params["lambda"], eps=params["eps"])])
+    return StrategyParts(plugins=[text_si_plugin(si_lambda=params["lambda"], eps=params["eps"])])
 
 
 @register_strategy(
@@ -32,6 +153,4 @@ def si(params, context) -> StrategyParts:
     ],
 )
 def mas(params, context) -> StrategyParts:
-    from avalanche.training.plugins import MASPlugin
-
-    return StrategyParts(plugins=[MASPlugin(lambda_reg=params["lambda"], alpha=params["alpha"])])
+    return StrategyParts(plugins=[text_mas_plugin(lambda_reg=params["lambda"], alpha=params["alpha"])])

@@ -22,6 +22,7 @@ class HyperParam:
     help: str
     source: str = ""
     choices: Optional[tuple] = None
+    minimum: Optional[float] = None
 
     def parse(self, text: str) -> Any:
         kind = type(self.default)
@@ -41,6 +42,8 @@ class HyperParam:
             raise ValueError(f"expects a {kind.__name__}, got {text!r}") from None
         if self.choices is not None and value not in self.choices:
             raise ValueError(f"must be one of {', '.join(map(str, self.choices))}, got {text!r}")
+        if self.minimum is not None and value < self.minimum:
+            raise ValueError(f"must be at least {self.minimum}, got {text!r}")
         return value
 
 
