@@ -16,18 +16,19 @@ def text_ewc_plugin(*, fisher_samples: int, **kwargs):
     """Avalanche's EWCPlugin with the same importances and penalty, computed faster.
 
     - The penalty (``before_backward``) goes through :func:`strategies.penalty.quadratic_penalty`:
-      same value and gradient, multi-tensor kernels instead of a per-tensor autograd graph.
+      same value and gradient, multi-tensor kernels instead of a per-tensor autograd graph;
+      separate mode merges its per-experience penalties into one (``_merged``), so a step costs
+      the same after 1 or 10 experiences.
     - The importance pass (``compute_importances``) keeps Avalanche's estimate (the mean over
-      minibatches of the squared minibatch gradient, model in eval mode) but runs over a seeded
-      subsample of ``fisher_samples`` training examples in length-bucketed batches, instead of
-      every example in the dataset's own order padded to each batch's longest text.
+      minibatches of the squared minibatch gradient, model in eval mode, batches of consecutive
+      examples in the dataset's order) on a seeded subsample of ``fisher_samples`` training
+      examples (kept in dataset order) instead of all of them; 0 means all, exactly Avalanche's.
     """
     import torch
     from avalanche.models.utils import avalanche_forward
     from avalanche.training.plugins import EWCPlugin
     from avalanche.training.utils import zerolike_params_dict
 
-    from continual.sampling import BucketBatchSampler, example_lengths
     from continual.training import derived_seed
 
     from .penalty import quadratic_penalty
@@ -48,23 +49,61 @@ def text_ewc_plugin(*, fisher_samples: int, **kwargs):
                     params.append(param)
                     anchors.append(saved[name].expand(param.shape))
                     weights.append(importance[name].expand(param.shape))
-                terms.append((params, anchors, weights, float(self.ewc_lambda)))
-            penalty = quadratic_penalty(terms)
+                terms.append((params, anchors, weights))
+            constant = 0.0
+            if len(terms) > 1:
+                terms, constant = self._merged(terms, exp_counter)
+            penalty = quadratic_penalty([(*term, float(self.ewc_lambda)) for term in terms])
             if penalty is not None:
-                strategy.loss += penalty
+                strategy.loss += penalty + float(self.ewc_lambda) * constant
+
+        def _merged(self, terms, exp_counter):
+            """Separate EWC's k penalties as one: sum_k F_k (theta - theta_k)**2 =
+            A (theta - m)**2 + c with A = sum_k F_k, m = sum_k F_k theta_k / A (the F-weighted
+            mean anchor) and c = sum_k F_k (theta_k - m)**2, a constant. Same value, same
+            gradient 2 A (theta - m), at the cost of one term per step instead of k; computed
+            once per experience (the parameters do not change shape within one)."""
+            key = (exp_counter, tuple(id(p) for p in terms[-1][0]))
+            cached = getattr(self, "_merged_cache", None)
+            if cached is not None and cached[0] == key:
+                return cached[1], cached[2]
+            per_param: dict[int, list] = {}
+            params_by_id = {}
+            for params, anchors, weights in terms:
+                for param, anchor, weight in zip(params, anchors, weights):
+                    per_param.setdefault(id(param), []).append((anchor, weight))
+                    params_by_id[id(param)] = param
+            params, means, totals, constant = [], [], [], 0.0
+            with torch.no_grad():
+                for key_id, pairs in per_param.items():
+                    total = torch.stack([w for _, w in pairs]).sum(0)
+                    weighted = torch.stack([w * a for a, w in pairs]).sum(0)
+                    mean = torch.where(total > 0, weighted / total.clamp_min(torch.finfo(total.dtype).tiny),
+                                       pairs[-1][0])
+                    constant += float(sum((w.double() * (a.double() - mean.double()) ** 2).sum()
+                                          for a, w in pairs))
+                    params.append(params_by_id[key_id])
+                    means.append(mean)
+                    totals.append(total)
+            merged = [(params, means, totals)]
+            self._merged_cache = (key, merged, constant)
+            return merged, constant
 
         def after_training_exp(self, strategy, **kw):
+            self._merged_cache = None
             self._seed = derived_seed(getattr(strategy, "run_seed", 0), 11, strategy.clock.train_exp_counter)
             super().after_training_exp(strategy, **kw)
 
         def compute_importances(self, model, criterion, optimizer, dataset, device, batch_size, num_workers=0):
-            generator = torch.Generator().manual_seed(getattr(self, "_seed", 0))
-            indices = torch.randperm(len(dataset), generator=generator)
-            if fisher_samples:
-                indices = indices[:fisher_samples]
-            subset = torch.utils.data.Subset(dataset, indices.tolist())
-            sampler = BucketBatchSampler(example_lengths(subset), batch_size, generator=generator)
-            loader = torch.utils.data.DataLoader(subset, batch_sampler=sampler)
+            indices = list(range(len(dataset)))
+            if fisher_samples and fisher_samples < len(dataset):
+                generator = torch.Generator().manual_seed(getattr(self, "_seed", 0))
+                indices = sorted(torch.randperm(len(dataset), generator=generator)[:fisher_samples].tolist())
+            # Avalanche's batches: consecutive examples in the dataset's order. The estimate
+            # depends on how examples are grouped into batches (the square of a batch's mean
+            # gradient), and our experiences list texts by code, hence mostly by class; shuffled
+            # or length-bucketed batches gave a smaller Fisher and undid the tuned lambda.
+            loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, indices), batch_size=batch_size)
             model.eval()
             importances = zerolike_params_dict(model)
             slots = [imp.data for imp in importances.values()]

@@ -69,15 +69,15 @@ def text_si_plugin(**kwargs):
             self._snapshot(strategy.model, self.syn_data["old_theta"])
 
         def after_training_iteration(self, strategy, **kw):
-            model = strategy.model
-            self._snapshot(model, self.syn_data["new_theta"])
-            self._snapshot(model, self.syn_data["grad"], grads=True)
-            names = [n for n, _ in self._params(model)]
-            new = [self.syn_data["new_theta"][n].data for n in names]
-            old = [self.syn_data["old_theta"][n].data for n in names]
-            step = torch._foreach_sub(new, old)
-            torch._foreach_addcmul_([self.syn_data["trajectory"][n].data for n in names],
-                                    [self.syn_data["grad"][n].data for n in names], step)
+            # trajectory += grad * (theta_new - theta_old), in place: the "old" snapshot turns
+            # into old - new (it is taken again before the next step), no new buffers
+            pairs = [(n, p) for n, p in self._params(strategy.model) if p.grad is not None]
+            if not pairs:
+                return
+            old = [self.syn_data["old_theta"][n].data for n, _ in pairs]
+            torch._foreach_sub_(old, [p.detach().reshape(-1) for _, p in pairs])
+            torch._foreach_addcmul_([self.syn_data["trajectory"][n].data for n, _ in pairs],
+                                    [p.grad.detach().reshape(-1) for _, p in pairs], old, value=-1.0)
 
         def after_training_exp(self, strategy, **kw):
             # Avalanche's update_ewc_data(..., clip_to=0.001, c=1, eps) on the owned copies:

@@ -26,9 +26,10 @@ class _Precomputed(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        grads = ctx.grads
+        grads = ctx.grads  # our own buffers, used once: scaled in place
         ctx.grads = None
-        return (None, None, *torch._foreach_mul(grads, grad_output))
+        torch._foreach_mul_(grads, grad_output)
+        return (None, None, *grads)
 
 
 def quadratic_penalty(terms: Sequence[tuple[Sequence[torch.Tensor], Sequence[torch.Tensor],
