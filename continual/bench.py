@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .errors import UserError
+from .errors import UserError, silence_avalanche_deprecations
 
 #: (a), (b), (c) and (e) run on one experience holding the whole sample (every class: the same
 #: texts and the same length buckets for all three loops); (d) runs the strategies through
@@ -351,6 +351,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     import warnings
 
     warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"avalanche\.")
+    silence_avalanche_deprecations()
     try:
         args = build_parser().parse_args(argv)
         if args.batch_size < 1 or args.eval_batch_size < 1:

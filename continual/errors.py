@@ -3,3 +3,27 @@
 
 class UserError(Exception):
     """Bad input from the user: the message names the problem and the fix."""
+
+
+def silence_avalanche_deprecations() -> None:
+    """Drop Avalanche 0.6.0's warnings about its own deprecated internals (one per experience).
+
+    A filter cannot hold them back: Avalanche's ``@deprecated`` decorator puts a "once" filter in
+    front of the user's filters on every call. They are dropped where warnings are shown, and only
+    those raised from Avalanche's own files; every other warning is shown as before.
+    """
+    import os
+    import warnings
+
+    shown = warnings.showwarning
+    if getattr(shown, "drops_avalanche_deprecations", False):
+        return
+    marker = f"{os.sep}avalanche{os.sep}"
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, DeprecationWarning) and marker in str(filename):
+            return
+        shown(message, category, filename, lineno, file, line)
+
+    showwarning.drops_avalanche_deprecations = True
+    warnings.showwarning = showwarning

@@ -128,3 +128,22 @@ def test_bf16_runs_end_to_end(tmp_path, tiny_model_dir):
     run = tmp_path / "icd10cm-chapters" / "naive" / "seed-0"
     assert json.loads((run / "config.json").read_text())["config"]["training"]["precision"] == "bf16"
     assert len(json.loads((run / "metrics.json").read_text())["accuracy_matrix"]) == 2
+
+
+def test_avalanche_deprecations_are_dropped_other_warnings_kept():
+    import os
+    import warnings
+
+    from continual.errors import silence_avalanche_deprecations
+
+    seen = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")  # as Avalanche's decorator does ("once"), ahead of any filter
+        warnings.showwarning = lambda message, category, *rest, **kw: seen.append(category)
+        silence_avalanche_deprecations()
+        silence_avalanche_deprecations()  # idempotent
+        avalanche_file = os.path.join(os.sep, "site-packages", "avalanche", "training", "plugins", "replay.py")
+        warnings.warn_explicit("update is deprecated", DeprecationWarning, avalanche_file, 123)
+        warnings.warn_explicit("ours", DeprecationWarning, os.path.join(os.sep, "work", "continual", "x.py"), 1)
+        warnings.warn_explicit("a user warning", UserWarning, avalanche_file, 124)
+    assert seen == [DeprecationWarning, UserWarning]
