@@ -24,12 +24,9 @@ def der_template():
     """
     import torch
     from avalanche.training import DER
+    from avalanche.training.utils import cycle
 
     from continual.sampling import BucketBatchSampler, example_lengths
-
-    def cycle(loader):
-        while True:
-            yield from loader
 
     class MaskedLogitsDER(DER):
         def _before_training_exp(self, **kwargs):
