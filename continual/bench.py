@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .errors import UserError, silence_avalanche_deprecations
+from .errors import UserError, quiet_library_warnings
 
 #: (a), (b), (c) and (e) run on one experience holding the whole sample (every class: the same
 #: texts and the same length buckets for all three loops); (d) runs the strategies through
@@ -348,10 +348,7 @@ def _target_line(label: str, value: float, target: float, sense: str) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    import warnings
-
-    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"avalanche\.")
-    silence_avalanche_deprecations()
+    quiet_library_warnings()
     try:
         args = build_parser().parse_args(argv)
         if args.batch_size < 1 or args.eval_batch_size < 1:

@@ -5,6 +5,19 @@ class UserError(Exception):
     """Bad input from the user: the message names the problem and the fix."""
 
 
+def quiet_library_warnings() -> None:
+    """Hold back the libraries' warnings about their own internals, which a user cannot act on:
+    Avalanche 0.6.0's deprecations (one per experience), EarlyStoppingPlugin's note that its first
+    reading starts the record, and transformers' deprecation of ``is_gradient_checkpointing``,
+    which peft reads when it wraps a model (every LoRA run). Every other warning is shown."""
+    import warnings
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"avalanche\.")
+    silence_avalanche_deprecations()
+    warnings.filterwarnings("ignore", message="Metric .* used by the EarlyStopping plugin")
+    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+
+
 def silence_avalanche_deprecations() -> None:
     """Drop Avalanche 0.6.0's warnings about its own deprecated internals (one per experience).
 

@@ -11,7 +11,7 @@ from typing import Optional, Sequence
 
 from .config import (SECTIONS, ExperimentConfig, ModelConfig, RunControl, StreamConfig, TrainingConfig,
                      apply_section_override)
-from .errors import UserError, silence_avalanche_deprecations
+from .errors import UserError, quiet_library_warnings
 
 
 class Terminated(KeyboardInterrupt):
@@ -322,13 +322,8 @@ def resume_command(argv: Sequence[str]) -> str:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     import signal
     import threading
-    import warnings
 
-    # Avalanche 0.6.0 warns about its own deprecated internals on every experience.
-    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"avalanche\.")
-    silence_avalanche_deprecations()
-    # EarlyStoppingPlugin warns once per experience that its first reading starts the record.
-    warnings.filterwarnings("ignore", message="Metric .* used by the EarlyStopping plugin")
+    quiet_library_warnings()
     argv = list(sys.argv[1:] if argv is None else argv)
 
     def on_sigterm(signum, frame):

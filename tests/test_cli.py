@@ -130,6 +130,26 @@ def test_bf16_runs_end_to_end(tmp_path, tiny_model_dir):
     assert len(json.loads((run / "metrics.json").read_text())["accuracy_matrix"]) == 2
 
 
+def test_peft_reading_a_deprecated_transformers_property_is_quiet_other_warnings_kept():
+    import warnings
+
+    from transformers import BertConfig, BertModel
+
+    from continual.errors import quiet_library_warnings
+
+    model = BertModel(BertConfig(vocab_size=30, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                                 intermediate_size=16))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        model.is_gradient_checkpointing  # what peft reads in get_peft_model
+        assert [w.category for w in seen] == [FutureWarning]  # transformers does warn
+        seen.clear()
+        quiet_library_warnings()
+        model.is_gradient_checkpointing
+        warnings.warn("another future change", FutureWarning)
+    assert [str(w.message) for w in seen] == ["another future change"]
+
+
 def test_avalanche_deprecations_are_dropped_other_warnings_kept():
     import os
     import warnings
