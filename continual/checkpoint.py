@@ -567,7 +567,11 @@ def _plugin_out(plugin, with_buffers: bool) -> dict:
     if isinstance(plugin, EWCPlugin):
         return {"kind": "ewc",
                 "saved_params": {int(k): _param_dict_out(v) for k, v in plugin.saved_params.items()},
-                "importances": {int(k): _param_dict_out(v) for k, v in plugin.importances.items()}}
+                "importances": {int(k): _param_dict_out(v) for k, v in plugin.importances.items()},
+                # strategies.ewc's separate mode: past experiences folded into sums
+                "total_importance": _param_dict_out(getattr(plugin, "total_importance", {})),
+                "weighted_anchor": _param_dict_out(getattr(plugin, "weighted_anchor", {})),
+                "folded_square": float(getattr(plugin, "folded_square", 0.0))}
     if isinstance(plugin, SynapticIntelligencePlugin):
         return {"kind": "si", "ewc_data": [_param_dict_out(d) for d in plugin.ewc_data],
                 "syn_data": {k: _param_dict_out(v) for k, v in plugin.syn_data.items()}}
@@ -617,6 +621,11 @@ def _plugin_in(strategy, plugin, saved: dict, context: dict) -> None:
     elif kind == "ewc":
         plugin.saved_params = defaultdict(dict, {k: _param_dict_in(v) for k, v in saved["saved_params"].items()})
         plugin.importances = defaultdict(dict, {k: _param_dict_in(v) for k, v in saved["importances"].items()})
+        if hasattr(plugin, "total_importance"):
+            plugin.total_importance = _param_dict_in(saved.get("total_importance", {}))
+            plugin.weighted_anchor = _param_dict_in(saved.get("weighted_anchor", {}))
+            plugin.folded_square = float(saved.get("folded_square", 0.0))
+            plugin._merged_cache = None
     elif kind == "si":
         plugin.ewc_data = tuple(_param_dict_in(d) for d in saved["ewc_data"])
         plugin.syn_data = {k: _param_dict_in(v) for k, v in saved["syn_data"].items()}

@@ -252,16 +252,21 @@ def list_strategies() -> str:
 
 
 def summary_table(results) -> str:
-    def fmt(value):
-        return "n/a" if value is None else f"{value:.3f}"
+    """One line per run. Forgetting and BWT show n/a for joint and zero-shot, as in
+    ``continual.compare``'s tables (metrics.json keeps the numbers its matrix gives)."""
+    from .compare import NO_FORGETTING
+
+    def fmt(value, applies=True):
+        return "n/a" if value is None or not applies else f"{value:.3f}"
 
     header = f"{'strategy':<18} {'seed':>4} {'order':>5} {'ACC':>6} {'forget':>7} {'BWT':>7} {'FWT':>6} {'learnACC':>8} {'train s':>8} {'peak MB':>8}"
     lines = [header, "-" * len(header)]
     for r in results:
         m = r.metrics
+        forgets = m["strategy"] not in NO_FORGETTING
         lines.append(
-            f"{m['strategy']:<18} {m['seed']:>4} {m['order']:>5} {fmt(m['average_accuracy']):>6} {fmt(m['forgetting']):>7} "
-            f"{fmt(m['bwt']):>7} {fmt(m['fwt']):>6} {fmt(m['learning_accuracy']):>8} "
+            f"{m['strategy']:<18} {m['seed']:>4} {m['order']:>5} {fmt(m['average_accuracy']):>6} "
+            f"{fmt(m['forgetting'], forgets):>7} {fmt(m['bwt'], forgets):>7} {fmt(m['fwt']):>6} {fmt(m['learning_accuracy']):>8} "
             f"{sum(m['train_seconds']):>8.1f} {m['peak_rss_mb']:>8.0f}"
         )
     return "\n".join(lines)

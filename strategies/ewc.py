@@ -17,8 +17,9 @@ def text_ewc_plugin(*, fisher_samples: int, **kwargs):
 
     - The penalty (``before_backward``) goes through :func:`strategies.penalty.quadratic_penalty`:
       same value and gradient, multi-tensor kernels instead of a per-tensor autograd graph;
-      separate mode merges its per-experience penalties into one (``_merged``), so a step costs
-      the same after 1 or 10 experiences.
+      separate mode merges its per-experience penalties into one (``_merged``) and folds the
+      per-experience importances and anchors into two sums (``_fold``), so a step costs the same
+      time, and the plugin holds the same memory, after 2 or 10 experiences.
     - The importance pass (``compute_importances``) keeps Avalanche's estimate (the mean over
       minibatches of the squared minibatch gradient, model in eval mode, batches of consecutive
       examples in the dataset's order) on a seeded subsample of ``fisher_samples`` training
@@ -27,62 +28,98 @@ def text_ewc_plugin(*, fisher_samples: int, **kwargs):
     import torch
     from avalanche.models.utils import avalanche_forward
     from avalanche.training.plugins import EWCPlugin
-    from avalanche.training.utils import zerolike_params_dict
+    from avalanche.training.utils import ParamData, zerolike_params_dict
 
     from continual.training import derived_seed
 
     from .penalty import quadratic_penalty
 
     class TextEWCPlugin(EWCPlugin):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            # separate mode, after two or more experiences: their importances and anchors folded
+            # into sums (see _fold), so memory does not grow with the number of experiences
+            self.total_importance: dict = {}  # name -> ParamData, sum_k F_k
+            self.weighted_anchor: dict = {}  # name -> ParamData, sum_k F_k theta_k
+            self.folded_square = 0.0  # sum over k and parameters of F_k theta_k**2 (float64)
+
         def before_backward(self, strategy, **kw):
             exp_counter = strategy.clock.train_exp_counter
             if exp_counter == 0:
                 return
-            past = range(exp_counter) if self.mode == "separate" else [exp_counter - 1]
-            terms = []
-            for experience in past:
-                saved, importance = self.saved_params[experience], self.importances[experience]
-                params, anchors, weights = [], [], []
-                for name, param in strategy.model.named_parameters():
-                    if name not in saved:  # new parameters do not count
-                        continue
-                    params.append(param)
-                    anchors.append(saved[name].expand(param.shape))
-                    weights.append(importance[name].expand(param.shape))
-                terms.append((params, anchors, weights))
+            self._fold()
             constant = 0.0
-            if len(terms) > 1:
-                terms, constant = self._merged(terms, exp_counter)
+            if self.mode == "separate" and self.total_importance:
+                terms, constant = self._merged(strategy.model, exp_counter)
+            else:  # online mode, or separate after one experience: Avalanche's own storage
+                past = range(exp_counter) if self.mode == "separate" else [exp_counter - 1]
+                terms = []
+                for experience in past:
+                    saved, importance = self.saved_params[experience], self.importances[experience]
+                    params, anchors, weights = [], [], []
+                    for name, param in strategy.model.named_parameters():
+                        if name not in saved:  # new parameters do not count
+                            continue
+                        params.append(param)
+                        anchors.append(saved[name].expand(param.shape))
+                        weights.append(importance[name].expand(param.shape))
+                    terms.append((params, anchors, weights))
             penalty = quadratic_penalty([(*term, float(self.ewc_lambda)) for term in terms])
             if penalty is not None:
                 strategy.loss += penalty + float(self.ewc_lambda) * constant
 
-        def _merged(self, terms, exp_counter):
+        def _fold(self):
+            """Separate EWC's per-experience importances F_k and anchors theta_k, once there
+            are two or more, folded into A = sum_k F_k, W = sum_k F_k theta_k and the scalar
+            S = sum_k sum F_k theta_k**2, and the per-experience copies dropped: two copies of
+            the parameters instead of two per experience (for MiniLM, 91 MB per copy). The penalty
+            is unchanged (see _merged): A and W are summed in experience order, as a sum over
+            the k per-experience terms would be, so a run gives the same numbers."""
+            if self.mode != "separate":
+                return
+            pending = sorted(self.importances)
+            if not pending or (not self.total_importance and len(pending) < 2):
+                return
+            with torch.no_grad():
+                for experience in pending:
+                    saved, importance = self.saved_params[experience], self.importances[experience]
+                    for name, weight in importance.items():
+                        if name not in saved:
+                            continue
+                        product = weight.data * saved[name].data
+                        self.folded_square += float((product.double() * saved[name].data.double()).sum())
+                        if name not in self.total_importance:
+                            self.total_importance[name] = ParamData(name, init_tensor=weight.data.clone())
+                            self.weighted_anchor[name] = ParamData(name, init_tensor=product)
+                            continue
+                        total, weighted = self.total_importance[name], self.weighted_anchor[name]
+                        total.expand(weight.shape)  # a grown head: zero importance on new units
+                        weighted.expand(weight.shape)
+                        total.data.add_(weight.data)
+                        weighted.data.add_(product)
+                    del self.importances[experience]
+                    self.saved_params.pop(experience, None)
+
+        def _merged(self, model, exp_counter):
             """Separate EWC's k penalties as one: sum_k F_k (theta - theta_k)**2 =
-            A (theta - m)**2 + c with A = sum_k F_k, m = sum_k F_k theta_k / A (the F-weighted
-            mean anchor) and c = sum_k F_k (theta_k - m)**2, a constant. Same value, same
-            gradient 2 A (theta - m), at the cost of one term per step instead of k; computed
-            once per experience (the parameters do not change shape within one)."""
-            key = (exp_counter, tuple(id(p) for p in terms[-1][0]))
+            A (theta - m)**2 + c with A = sum_k F_k, m = W / A (W = sum_k F_k theta_k, so m is
+            the F-weighted mean anchor) and c = S - W m, a constant. Same value, same gradient
+            2 A (theta - m), at the cost of one term per step instead of k; computed once per
+            experience (the parameters do not change shape within one). Where A is 0, so is W,
+            and m is 0: the term and its gradient vanish there whatever m is."""
+            named = [(name, param) for name, param in model.named_parameters() if name in self.total_importance]
+            key = (exp_counter, tuple(id(p) for _, p in named))
             cached = getattr(self, "_merged_cache", None)
             if cached is not None and cached[0] == key:
                 return cached[1], cached[2]
-            per_param: dict[int, list] = {}
-            params_by_id = {}
-            for params, anchors, weights in terms:
-                for param, anchor, weight in zip(params, anchors, weights):
-                    per_param.setdefault(id(param), []).append((anchor, weight))
-                    params_by_id[id(param)] = param
-            params, means, totals, constant = [], [], [], 0.0
+            params, means, totals, constant = [], [], [], self.folded_square
             with torch.no_grad():
-                for key_id, pairs in per_param.items():
-                    total = torch.stack([w for _, w in pairs]).sum(0)
-                    weighted = torch.stack([w * a for a, w in pairs]).sum(0)
-                    mean = torch.where(total > 0, weighted / total.clamp_min(torch.finfo(total.dtype).tiny),
-                                       pairs[-1][0])
-                    constant += float(sum((w.double() * (a.double() - mean.double()) ** 2).sum()
-                                          for a, w in pairs))
-                    params.append(params_by_id[key_id])
+                for name, param in named:
+                    total = self.total_importance[name].expand(param.shape)
+                    weighted = self.weighted_anchor[name].expand(param.shape)
+                    mean = weighted / total.clamp_min(torch.finfo(total.dtype).tiny)
+                    constant -= float((weighted.double() * mean.double()).sum())
+                    params.append(param)
                     means.append(mean)
                     totals.append(total)
             merged = [(params, means, totals)]
@@ -93,6 +130,7 @@ def text_ewc_plugin(*, fisher_samples: int, **kwargs):
             self._merged_cache = None
             self._seed = derived_seed(getattr(strategy, "run_seed", 0), 11, strategy.clock.train_exp_counter)
             super().after_training_exp(strategy, **kw)
+            self._fold()
 
         def compute_importances(self, model, criterion, optimizer, dataset, device, batch_size, num_workers=0):
             indices = list(range(len(dataset)))
@@ -126,7 +164,7 @@ def text_ewc_plugin(*, fisher_samples: int, **kwargs):
     family="regularization",
     paper="Kirkpatrick et al. 2017, Overcoming catastrophic forgetting in neural networks, PNAS",
     description="Quadratic penalty on parameter drift, weighted by the Fisher information of "
-    "each past experience (one importance copy per experience).",
+    "each past experience (kept as one merged penalty: memory does not grow with experiences).",
     hyperparams=[
         HyperParam("lambda", 1e6, _LAMBDA_HELP, "sweep 1e3..1e7 on icd10cm-chapters (README)"),
         HyperParam("fisher_samples", 0, _SAMPLES_HELP,

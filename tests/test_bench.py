@@ -54,6 +54,10 @@ def test_quick_bench_writes_every_contract_key(tiny_model_dir, tmp_path, capsys)
     expected = suite * result["useful_flops_per_example"] / (result["matmul_gflops"] * 1e9)
     assert result["utilization"] == pytest.approx(expected)
     assert len(result["suite_epoch_seconds"]) == bench.QUICK["suite_epochs"]  # (c): warm epochs timed
+    times = result["eval_seconds"]  # (e): a median of repeated evaluations, each of them timed
+    assert len(times) == bench.QUICK["eval_repeats"] and all(t > 0 for t in times)
+    n_test = result["eval_examples_per_s"] * sorted(times)[len(times) // 2]
+    assert n_test == pytest.approx(round(n_test)) and round(n_test) > 0  # the same test set each time
     assert set(result["relative_cost"]) == {"naive", "online-ewc", "replay"}
     assert result["relative_cost"]["naive"] == 1.0
     assert all(len(v) == 3 for v in result["relative_cost_per_experience"].values())

@@ -167,3 +167,19 @@ def test_avalanche_deprecations_are_dropped_other_warnings_kept():
         warnings.warn_explicit("ours", DeprecationWarning, os.path.join(os.sep, "work", "continual", "x.py"), 1)
         warnings.warn_explicit("a user warning", UserWarning, avalanche_file, 124)
     assert seen == [DeprecationWarning, UserWarning]
+
+
+def test_summary_table_shows_no_forgetting_for_zero_shot_and_joint_as_compare_does():
+    from types import SimpleNamespace
+
+    from continual.run import summary_table
+
+    def run(strategy):
+        return SimpleNamespace(metrics={"strategy": strategy, "seed": 0, "order": 0, "average_accuracy": 0.45,
+                                        "forgetting": 0.094, "bwt": -0.094, "fwt": None,
+                                        "learning_accuracy": 0.5, "train_seconds": [1.0], "peak_rss_mb": 100.0})
+
+    lines = summary_table([run("naive"), run("zero-shot"), run("joint")]).splitlines()[2:]
+    assert "0.094" in lines[0] and "-0.094" in lines[0]
+    for line in lines[1:]:
+        assert "0.094" not in line and line.split()[4:6] == ["n/a", "n/a"]

@@ -66,6 +66,40 @@ def test_ewc_penalty_matches_avalanche_with_a_grown_head(mode):
     torch.testing.assert_close(results[0][1], results[1][1])
 
 
+def test_separate_ewc_folds_past_experiences_into_two_sums_with_the_same_penalty():
+    """After each experience the plugin keeps two sums, not two copies per experience, and its
+    penalty after 1..4 experiences (the head growing by one unit each time) matches
+    Avalanche's, which keeps every copy."""
+    from avalanche.training.plugins import EWCPlugin
+
+    from strategies.ewc import text_ewc_plugin
+
+    torch.manual_seed(2)
+    ours, theirs = text_ewc_plugin(fisher_samples=0, ewc_lambda=3.0, mode="separate"), EWCPlugin(ewc_lambda=3.0, mode="separate")
+    for experience in range(4):
+        model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2 + experience))  # the head at this experience
+        for plugin in (ours, theirs):
+            plugin.saved_params[experience] = {}
+            plugin.importances[experience] = {}
+        for name, p in model.named_parameters():
+            anchor, weight = torch.randn(p.shape), torch.rand(p.shape)
+            weight[0] = 0.0  # parameters without importance: no penalty, no division by zero
+            for plugin in (ours, theirs):
+                plugin.saved_params[experience][name] = ParamData(name, init_tensor=anchor.clone())
+                plugin.importances[experience][name] = ParamData(name, init_tensor=weight.clone())
+        ours._fold()  # what after_training_exp does after Avalanche stored the experience
+        assert len(ours.importances) == (1 if experience == 0 else 0) and len(ours.saved_params) == len(ours.importances)
+        grown = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 3 + experience))  # the next experience's head
+        results = []
+        for plugin in (ours, theirs):
+            strategy = _fake_strategy(grown, exp_counter=experience + 1)
+            plugin.before_backward(strategy)
+            results.append((strategy.loss.item(), _grads(grown, strategy.loss)))
+        assert results[0][0] == pytest.approx(results[1][0], rel=1e-5, abs=1e-6)
+        torch.testing.assert_close(results[0][1], results[1][1])
+    assert set(ours.total_importance) == {name for name, _ in grown.named_parameters()}
+
+
 class _Packed(nn.Module):
     """A model on packed [B, 2, L] inputs (token ids, attention mask), like the suite's."""
 
