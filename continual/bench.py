@@ -12,7 +12,9 @@ so that the three training loops see the same texts in the same length buckets:
     batching and in the loop around the step;
 (c) ``suite``: the suite's own training path (``run_experiment`` with ``naive``, through
     Avalanche's template), timed per epoch after the first;
-(d) the per-experience training cost of each strategy relative to naive as experiences accrue;
+(d) the per-experience training cost of each strategy relative to naive as experiences accrue
+    (naive runs first and last: the mean of its two runs is the baseline, their difference the
+    machine's run-to-run noise, against which a flatness target can be read);
 (e) evaluation throughput of the suite's evaluation loop (median of ``eval_repeats`` evaluations
     of the sample's test set by the model (c) trained, the run's own evaluation the first);
 (f) the machine's dense matmul peak (fp32 and bf16; best timing, measured at the start and the end)
@@ -110,6 +112,11 @@ def matmul_gflops(device, dtype, n: int = 1024, repeats: int = 5) -> float:
     return 2 * n**3 / min(times) / 1e9
 
 
+def run_to_run_noise(first: list[float], second: list[float]) -> float:
+    """How far two runs of the same work differ, per experience: max |a - b| / mean(a, b)."""
+    return max((abs(a - b) / ((a + b) / 2) for a, b in zip(first, second) if a + b > 0), default=0.0)
+
+
 def non_embedding_parameters(encoder) -> int:
     return sum(p.numel() for n, p in encoder.named_parameters() if "embeddings" not in n)
 
@@ -159,6 +166,7 @@ def run_bench(args) -> dict:
     if args.train_per_class:
         plan["train_per_class"] = args.train_per_class
     strategies = args.strategies.split(",") if args.strategies else plan["strategies"]
+    strategies = list(dict.fromkeys(strategies))  # each once (naive runs twice anyway)
     if "naive" not in strategies:
         strategies = ["naive", *strategies]
     device = resolve_device(args.device)
@@ -236,13 +244,19 @@ def run_bench(args) -> dict:
     eval_times = [result.metrics["eval_seconds"][0], *timer.eval_seconds(plan["eval_repeats"] - 1)]
     eval_rate = _median_rate(whole.experiences[0].n_test, eval_times)
 
-    # (d): each strategy through the experiences of the stream
+    # (d): each strategy through the experiences of the stream; naive first and again last, its
+    # two runs' mean the baseline and their difference the run-to-run noise of the machine
     per_experience: dict[str, list[float]] = {}
-    for name in strategies:
+    naive_runs: list[list[float]] = []
+    for name in [*strategies, "naive"]:
         print(f"(d) {name} through {plan['experiences']} experiences ...", file=sys.stderr)
         result = run_experiment(suite_config(name, plan["strategy_epochs"], plan["experiences"]), stream=stream,
                                 progress=False, write=False)
-        per_experience[name] = result.metrics["train_seconds"]
+        if name == "naive":
+            naive_runs.append(result.metrics["train_seconds"])
+        else:
+            per_experience[name] = result.metrics["train_seconds"]
+    per_experience = {"naive": [statistics.fmean(v) for v in zip(*naive_runs)], **per_experience}
     naive = per_experience["naive"]
     relative_per_experience = {n: [s / b for s, b in zip(v, naive)] for n, v in per_experience.items()}
     relative = {n: statistics.median(v[1:] or v) for n, v in relative_per_experience.items()}
@@ -261,6 +275,8 @@ def run_bench(args) -> dict:
         relative_cost_per_experience=relative_per_experience,
         relative_cost_spread={n: flatness(v) for n, v in relative_per_experience.items()},
         train_seconds_per_experience=per_experience,
+        naive_runs=naive_runs,
+        naive_noise=run_to_run_noise(*naive_runs),
     )
     results["ratios"] = {
         "suite_over_plain_time": plain / suite,
@@ -375,6 +391,11 @@ def format_table(r: dict) -> str:
                 verdict += (f"; flat 2nd..last within {flat:.0%}: spread {spread:.0%} "
                             f"({'met' if spread <= flat else f'missed by {spread - flat:.0%}'})")
         lines.append(f"{name:<30} {r['relative_cost'][name]:>7.2f}  " + " ".join(f"{v:.2f}" for v in values) + verdict)
+    if r.get("naive_runs"):
+        first, second = r["naive_runs"]
+        ratios_2nd = " ".join(f"{b / a:.2f}" for a, b in zip(first, second))
+        lines.append(f"{'naive, 2nd run / 1st (noise)':<30} {'':>7}  {ratios_2nd}  run-to-run: up to "
+                     f"{r['naive_noise']:.0%} (naive = the mean of its 2 runs)")
     return "\n".join(lines)
 
 

@@ -61,7 +61,12 @@ def test_quick_bench_writes_every_contract_key(tiny_model_dir, tmp_path, capsys)
     assert set(result["relative_cost"]) == {"naive", "online-ewc", "replay"}
     assert result["relative_cost"]["naive"] == 1.0
     assert all(len(v) == 3 for v in result["relative_cost_per_experience"].values())
-    assert "(c) train, suite through Avalanche" in capsys.readouterr().out
+    first, second = result["naive_runs"]  # naive first and last; the baseline is their mean
+    assert len(first) == len(second) == 3
+    assert result["train_seconds_per_experience"]["naive"] == pytest.approx([(a + b) / 2 for a, b in zip(first, second)])
+    assert result["naive_noise"] == pytest.approx(bench.run_to_run_noise(first, second))
+    out = capsys.readouterr().out
+    assert "(c) train, suite through Avalanche" in out and "naive, 2nd run / 1st (noise)" in out
 
 
 def test_bad_batch_size_is_a_one_line_error(tmp_path, capsys):
@@ -69,3 +74,8 @@ def test_bad_batch_size_is_a_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error:") and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "bench.json").exists()
+
+
+def test_run_to_run_noise_is_the_largest_relative_difference():
+    assert bench.run_to_run_noise([1.0, 2.0, 4.0], [1.0, 2.2, 3.0]) == pytest.approx(1.0 / 3.5)
+    assert bench.run_to_run_noise([2.0, 2.0], [2.0, 2.0]) == 0.0
