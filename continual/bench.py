@@ -99,17 +99,30 @@ def matmul_gflops(device, dtype, n: int = 1024, repeats: int = 5) -> float:
     b = torch.randn(n, n, device=device, dtype=dtype)
     for _ in range(2):
         a @ b
+
+    def four_products():
+        for _ in range(4):
+            a @ b
+
+    times = [t / 4 for t in _timings(device, repeats, four_products)]
+    return 2 * n**3 / min(times) / 1e9
+
+
+def _timings(device, repeats: int, work) -> list[float]:
+    """Wall seconds of each of ``repeats`` calls of ``work()``, the device synchronized around
+    each (CUDA runs asynchronously)."""
+    import torch
+
     times = []
     for _ in range(repeats):
         if device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        for _ in range(4):
-            a @ b
+        work()
         if device.type == "cuda":
             torch.cuda.synchronize()
-        times.append((time.perf_counter() - start) / 4)
-    return 2 * n**3 / min(times) / 1e9
+        times.append(time.perf_counter() - start)
+    return times
 
 
 def run_to_run_noise(first: list[float], second: list[float]) -> float:
@@ -137,17 +150,12 @@ def _plain_loop(model, batches, optimizer, device, *, chunks: int, steps: int) -
     it = iter(batches * (chunks * steps // max(len(batches), 1) + 3))
     for _ in range(2):
         step(next(it))
-    times = []
-    for _ in range(chunks):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
+
+    def chunk():
         for _ in range(steps):
             step(next(it))
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return times
+
+    return _timings(device, chunks, chunk)
 
 
 def run_bench(args) -> dict:
@@ -315,18 +323,8 @@ def _epoch_timer():
         def eval_seconds(self, repeats: int) -> list[float]:
             """Seconds of each of ``repeats`` more evaluations of the last evaluated stream,
             through the strategy's own evaluation (its loaders, plugins and metrics)."""
-            import torch
-
-            experiences, times = list(self.eval_experiences), []
-            for _ in range(repeats):
-                if torch.cuda.is_available():
-                    torch.cuda.synchronize()
-                start = time.perf_counter()
-                self.strategy.eval(experiences)
-                if torch.cuda.is_available():
-                    torch.cuda.synchronize()
-                times.append(time.perf_counter() - start)
-            return times
+            experiences = list(self.eval_experiences)
+            return _timings(self.strategy.device, repeats, lambda: self.strategy.eval(experiences))
 
     return EpochTimer()
 
