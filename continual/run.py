@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=None, help="tokenization cache folder; default ~/.cache/continual-medical ($XDG_CACHE_HOME respected)")
     p.add_argument("--no-cache", action="store_true", help="keep no tokenization cache on disk")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--jobs", type=int, default=1, help="runs (strategies x seeds x orders) at once, each in its own process with an equal share of the torch threads; progress bars are off with more than one")
     p.add_argument("--resume", action="store_true", help=_help(RunControl, "resume"))
     p.add_argument("--overwrite", action="store_true", help=_help(RunControl, "overwrite") + "; without it a finished run is skipped")
     p.add_argument("--keep-checkpoint", action="store_true", help=_help(RunControl, "keep_checkpoint"))
@@ -199,6 +200,8 @@ def build_configs(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namesp
     seeds = _int_list("--seed", args.seed)
     if args.orders < 1:
         raise UserError(f"--orders must be at least 1, got {args.orders}")
+    if args.jobs < 1:
+        raise UserError(f"--jobs must be at least 1, got {args.jobs}")
     if args.orders > 1 and (stream.class_order or stream.domain_order or stream.task_order):
         raise UserError("--orders draws experience orders itself: leave out --class-order/--domain-order/--task-order")
     from .loggers import check_available
@@ -349,10 +352,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         confine_library_files(configs[0].stream.cache_dir)
         stream_name = preflight(configs)
+
+        def describe(config) -> str:
+            order = f", order {config.order}" if config.order else ""
+            return f"{config.strategy} on {stream_name}, seed {config.seed}{order}"
+
+        if args.jobs > 1 and len(configs) > 1:
+            from .parallel import run_parallel
+
+            outcome = run_parallel(configs, args.jobs, describe=describe)
+            results = [r for r in outcome.results if r is not None]
+            if results:
+                print(summary_table(results))
+            if outcome.crash:
+                print(outcome.crash.rstrip(), file=sys.stderr)
+                return 1
+            if outcome.error:
+                raise UserError(outcome.error)
+            return 0
         results = []
         for config in configs:
-            order = f", order {config.order}" if config.order else ""
-            print(f"== {config.strategy} on {stream_name}, seed {config.seed}{order}", file=sys.stderr)
+            print(f"== {describe(config)}", file=sys.stderr)
             result = run_experiment(config, progress=not args.no_progress)
             if not result.skipped:
                 print(f"   wrote {result.run_dir}", file=sys.stderr)
