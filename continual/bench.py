@@ -19,7 +19,10 @@ so that the three training loops see the same texts in the same length buckets:
     of the sample's test set by the model (c) trained, the run's own evaluation the first);
 (f) the machine's dense matmul peak (fp32 and bf16; best timing, measured at the start and the end)
     and the model's useful FLOPs per example
-    (6 x non-embedding encoder parameters x real tokens), giving utilization as a ratio.
+    (6 x non-embedding encoder parameters x real tokens), giving utilization as a ratio;
+(g) the peak resident memory of a default run (``python -m continual.run`` with its defaults: the
+    main job, ``ewc``), run in a process of its own after every timing above, into a temporary
+    folder (full benchmark only; about 3.5 minutes on the 2-core reference machine).
 
 It prints a table and writes ``<out>/bench.json``. No timing is asserted anywhere: the numbers are
 measurements to read, compare and paste.
@@ -52,7 +55,7 @@ QUICK = {"experiences": 3, "train_per_class": 12, "test_per_class": 6, "eval_per
 TARGETS = {"suite_over_plain_time": 1.10, "suite_over_pad128_throughput": 6.0, "utilization_fp32": 0.45,
            "utilization_bf16": 0.60, "eval_over_train_throughput": 3.5,
            "relative_cost": {"online-ewc": 1.6, "replay": 2.3, "lwf": 1.5},
-           "flat_within": 0.15}
+           "flat_within": 0.15, "default_run_peak_mb": 2048}
 
 
 def flatness(per_experience: list[float]) -> Optional[float]:
@@ -82,7 +85,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-batch-size", type=int, default=256, help="evaluation batch size")
     p.add_argument("--train-per-class", type=int, default=None, help="stream sample: training texts per class")
     p.add_argument("--strategies", default=None, help="comma-separated strategies for (d); default depends on --quick")
+    p.add_argument("--no-default-run", action="store_true", help="leave out (g), the peak memory of a default run (--quick always does)")
     return p
+
+
+def default_run_command(args, out_dir: str, extra: Sequence[str] = ()) -> list[str]:
+    """(g)'s command: the main job with its defaults, on the benchmark's model, device and
+    precision, writing into ``out_dir``; ``extra`` arguments go last (tests shrink the run)."""
+    command = [sys.executable, "-m", "continual.run", "--strategy", "ewc", "--no-progress", "--out", out_dir,
+               "--device", args.device, "--precision", args.precision]
+    if args.model:
+        command += ["--model", args.model]
+    return [*command, *extra]
+
+
+def measure_default_run(args, extra: Sequence[str] = ()) -> dict:
+    """Run (g) in a process of its own; its metrics.json gives the peak resident memory.
+
+    Returns ``peak_rss_mb``, ``train_seconds`` and ``wall_seconds``, or ``error`` (the run's last
+    line of stderr) when the run failed; nothing of it is kept.
+    """
+    import shutil
+    import subprocess
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="continual-bench-")
+    try:
+        command = default_run_command(args, folder, extra)
+        start = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        found = sorted(Path(folder).glob("*/*/seed-*/metrics.json"))
+        if done.returncode != 0 or not found:
+            lines = done.stderr.strip().splitlines() or [f"exit code {done.returncode}"]
+            return {"command": command[1:], "error": lines[-1]}
+        metrics = json.loads(found[0].read_text())
+        return {"command": command[1:], "peak_rss_mb": metrics["peak_rss_mb"],
+                "train_seconds": sum(metrics["train_seconds"]), "wall_seconds": wall}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _median_rate(examples: int, seconds: list[float]) -> float:
@@ -291,6 +332,11 @@ def run_bench(args) -> dict:
         "suite_over_pad128_throughput": suite / pad128,
         "eval_over_train_throughput": results["eval_examples_per_s"] / suite,
     }
+    # (g) last, alone: nothing else runs while it is measured
+    if not (args.quick or args.no_default_run):
+        print("(g) a default run (python -m continual.run --strategy ewc) for its peak memory ...", file=sys.stderr)
+        results["default_run"] = measure_default_run(args)
+        results["default_run_peak_mb"] = results["default_run"].get("peak_rss_mb")
     return results
 
 
@@ -394,7 +440,22 @@ def format_table(r: dict) -> str:
         ratios_2nd = " ".join(f"{b / a:.2f}" for a, b in zip(first, second))
         lines.append(f"{'naive, 2nd run / 1st (noise)':<30} {'':>7}  {ratios_2nd}  run-to-run: up to "
                      f"{r['naive_noise']:.0%} (naive = the mean of its 2 runs)")
+    lines += ["", _default_run_line(r)]
     return "\n".join(lines)
+
+
+def _default_run_line(r: dict) -> str:
+    label = "(g) peak memory of a default run (ewc), MiB"
+    run = r.get("default_run")
+    if run is None:
+        return f"{label:<46} {'not measured':>12}  (--quick or --no-default-run)"
+    if "error" in run:
+        return f"{label:<46} {'failed':>12}  ({run['error']})"
+    target = TARGETS["default_run_peak_mb"]
+    peak = run["peak_rss_mb"]
+    verdict = "met" if peak <= target else f"missed by {peak - target:.0f}"
+    return (f"{label:<46} {peak:>12.0f}  <= {target} ({verdict}); "
+            f"training {run['train_seconds']:.0f} s, wall {run['wall_seconds']:.0f} s")
 
 
 def _target_line(label: str, value: float, target: float, sense: str) -> str:

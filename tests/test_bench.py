@@ -79,3 +79,37 @@ def test_bad_batch_size_is_a_one_line_error(tmp_path, capsys):
 def test_run_to_run_noise_is_the_largest_relative_difference():
     assert bench.run_to_run_noise([1.0, 2.0, 4.0], [1.0, 2.2, 3.0]) == pytest.approx(1.0 / 3.5)
     assert bench.run_to_run_noise([2.0, 2.0], [2.0, 2.0]) == 0.0
+
+
+def test_table_gives_the_default_run_memory_against_2_gib():
+    result = _fake_result()
+    line = lambda r: next(l for l in bench.format_table(r).splitlines() if l.startswith("(g)"))
+    assert "not measured" in line(result)
+    result["default_run"] = {"peak_rss_mb": 2600.4, "train_seconds": 160.0, "wall_seconds": 200.0}
+    assert "2600  <= 2048 (missed by 552)" in line(result)
+    result["default_run"]["peak_rss_mb"] = 1900.0
+    assert "(met)" in line(result)
+    result["default_run"] = {"error": "error: no space left"}
+    assert "failed" in line(result) and "no space left" in line(result)
+
+
+def test_default_run_is_the_main_job_on_the_benchmarks_model_device_and_precision():
+    args = bench.build_parser().parse_args(["--model", "/models/x", "--device", "cpu", "--precision", "bf16"])
+    command = bench.default_run_command(args, "/tmp/out")
+    assert command[1:6] == ["-m", "continual.run", "--strategy", "ewc", "--no-progress"]
+    for flag, value in (("--out", "/tmp/out"), ("--device", "cpu"), ("--precision", "bf16"), ("--model", "/models/x")):
+        assert command[command.index(flag) + 1] == value
+    assert "--model" not in bench.default_run_command(bench.build_parser().parse_args([]), "/tmp/out")
+
+
+def test_default_run_memory_is_read_from_the_runs_own_metrics(tiny_model_dir, tmp_path):
+    """The measurement really runs: here shrunk to the tiny model on a small CSV."""
+    from conftest import write_notes
+    from test_resume import cli_argv
+
+    extra = [a for a in cli_argv(write_notes(tmp_path / "notes.csv"), tiny_model_dir) if a != "--no-progress"]
+    args = bench.build_parser().parse_args(["--device", "cpu"])
+    run = bench.measure_default_run(args, extra=extra)
+    assert run.get("error") is None and run["peak_rss_mb"] > 100 and run["wall_seconds"] > run["train_seconds"] > 0
+    extra[extra.index("--epochs") + 1] = "0"  # refused by the run: reported, not raised
+    assert bench.measure_default_run(args, extra=extra)["error"].startswith("error:")
