@@ -159,7 +159,7 @@ def run_parallel(configs: list, jobs: int, *, threads: Optional[int] = None, des
                 worker.index = None
                 raise KeyboardInterrupt
             dispatch(worker)
-    except KeyboardInterrupt:
+    except BaseException:  # Ctrl-C, SIGTERM, or a fault here: no worker goes on without a parent
         _stop(workers)
         raise
     finally:
