@@ -101,9 +101,9 @@ class ParallelOutcome:
 def run_parallel(configs: list, jobs: int, *, threads: Optional[int] = None, describe=str) -> ParallelOutcome:
     """Run ``configs`` in ``jobs`` worker processes; return when every dispatched run has ended.
 
-    ``describe(config)`` names a run in the progress lines printed to stderr. A
-    ``KeyboardInterrupt`` (Ctrl-C, or SIGTERM turned into one by the caller) stops every worker
-    with SIGTERM, waits for them, and is raised again.
+    ``describe(config)`` names a run in the progress lines printed to stderr. An exception here
+    (``KeyboardInterrupt`` from Ctrl-C, SIGTERM turned into one by the caller, or a fault) stops
+    every worker with SIGTERM, waits for them, and is raised again.
     """
     context = multiprocessing.get_context("spawn")
     count = max(1, min(jobs, len(configs)))
