@@ -18,15 +18,15 @@ stops the dispatch of further runs; the runs already going finish, then the erro
 from __future__ import annotations
 
 import multiprocessing
-import os
 import queue
 import signal
 import sys
+import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .errors import UserError
+from .errors import UserError, quiet_library_warnings
 
 #: seconds the parent waits for a stopped worker to leave before killing it
 STOP_GRACE_SECONDS = 120.0
@@ -44,18 +44,13 @@ def threads_per_job(jobs: int, available: Optional[int] = None) -> int:
 
 def _worker(worker_id: int, threads: int, tasks, reports) -> None:
     """A worker's life: take (index, config) from ``tasks`` until ``None``; report on ``reports``."""
+    from .run import raise_terminated
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent coordinates the stop
-
-    from .run import Terminated
-
-    def on_sigterm(signum, frame):
-        raise Terminated(signum)
-
-    signal.signal(signal.SIGTERM, on_sigterm)
+    signal.signal(signal.SIGTERM, raise_terminated)
     try:
         import torch
 
-        from .errors import quiet_library_warnings
         from .experiment import run_experiment
 
         quiet_library_warnings()
@@ -170,17 +165,12 @@ def run_parallel(configs: list, jobs: int, *, threads: Optional[int] = None, des
 def _stop(workers: list[_Worker]) -> None:
     for worker in workers:
         if worker.process.is_alive():
-            try:
-                os.kill(worker.process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+            worker.process.terminate()  # SIGTERM: the run stops as a single run does
 
 
 def _join(workers: list[_Worker], reports) -> None:
     """Wait for the workers to leave, reading what they still report (a worker cannot exit
     while its last report waits in a full pipe); kill the ones past the grace period."""
-    import time
-
     deadline = time.monotonic() + STOP_GRACE_SECONDS
     while any(w.process.is_alive() for w in workers) and time.monotonic() < deadline:
         try:

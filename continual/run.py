@@ -22,6 +22,11 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
+def raise_terminated(signum, frame):
+    """SIGTERM handler (the CLI's and each ``--jobs`` worker's): stop as Ctrl-C stops."""
+    raise Terminated(signum)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, no usage dump
         raise UserError(f"{message} (see --help)")
@@ -334,12 +339,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     quiet_library_warnings()
     argv = list(sys.argv[1:] if argv is None else argv)
 
-    def on_sigterm(signum, frame):
-        raise Terminated(signum)
-
     previous_handler = None
     if threading.current_thread() is threading.main_thread():
-        previous_handler = signal.signal(signal.SIGTERM, on_sigterm)
+        previous_handler = signal.signal(signal.SIGTERM, raise_terminated)
     try:
         args, configs = build_configs(argv)
         if args.list_strategies:
