@@ -53,6 +53,30 @@ def test_bucket_sampler_covers_every_example_once_and_is_seeded():
     assert sorted(spreads)[len(spreads) // 2] < (max(lengths) - min(lengths)) / 2
 
 
+def test_length_groups_cut_a_batch_at_the_fewest_padded_tokens():
+    import itertools
+
+    from continual.sampling import length_groups
+
+    def cost(lengths, groups, overhead):
+        return sum(len(g) * max(lengths[i] for i in g) + overhead for g in groups)
+
+    assert length_groups([]) == []
+    assert length_groups([9, 9, 9, 9]) == [[0, 1, 2, 3]]  # nothing to gain: one piece
+    assert length_groups([5, 40, 6, 41], overhead=0) == [[0], [2], [1], [3]]
+    assert length_groups([5, 40, 6, 41], overhead=10) == [[0, 2], [1, 3]]
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        lengths = torch.randint(1, 30, (7,), generator=generator).tolist()
+        groups = length_groups(lengths, overhead=8)
+        assert sorted(i for g in groups for i in g) == list(range(7))  # every position once
+        # the minimum over every cut of the sorted lengths into consecutive runs
+        order = sorted(range(7), key=lambda i: (lengths[i], i))
+        best = min(cost(lengths, [order[a:b] for a, b in zip((0, *cuts), (*cuts, 7))], 8)
+                   for k in range(7) for cuts in itertools.combinations(range(1, 7), k))
+        assert cost(lengths, groups, 8) == best
+
+
 def test_bucketed_replay_loader_joins_equal_batches():
     from continual.sampling import BucketedReplayLoader
 
