@@ -629,9 +629,11 @@ def _plugin_in(strategy, plugin, saved: dict, context: dict) -> None:
     elif kind == "si":
         plugin.ewc_data = tuple(_param_dict_in(d) for d in saved["ewc_data"])
         plugin.syn_data = {k: _param_dict_in(v) for k, v in saved["syn_data"].items()}
+        plugin._plan_cache = None  # strategies.importance: the penalty rebuilt from the restored state
     elif kind == "mas":
         plugin.params = _param_dict_in(saved["params"])
         plugin.importance = _param_dict_in(saved["importance"])
+        plugin._plan_cache = None
     elif kind == "replay":
         _storage_in(plugin.storage_policy, saved["storage"], context)
     elif kind == "gem":

@@ -18,7 +18,7 @@ def text_si_plugin(**kwargs):
     import torch
     from avalanche.training.plugins import SynapticIntelligencePlugin
 
-    from .penalty import quadratic_penalty
+    from .penalty import PenaltyPlan
 
     class TextSIPlugin(SynapticIntelligencePlugin):
         def _params(self, model):
@@ -55,13 +55,19 @@ def text_si_plugin(**kwargs):
             exp_id = strategy.clock.train_exp_counter
             if exp_id == 0:  # importances are all zero before the first update: no penalty
                 return
-            lam = self.si_lambda[exp_id] if exp_id < len(self.si_lambda) else self.si_lambda[-1]
             params = self._params(strategy.model)
-            penalty = quadratic_penalty([(
-                [p.view(-1) if p.is_contiguous() else p.reshape(-1) for _, p in params],
-                [self.ewc_data[0][n].data for n, _ in params],
-                [self.ewc_data[1][n].data for n, _ in params], lam / 2,
-            )])
+            key = (exp_id, tuple(id(p) for _, p in params))
+            cached = getattr(self, "_plan_cache", None)
+            if cached is None or cached[0] != key:
+                # anchors and importances are fixed within an experience: one plan for its steps
+                lam = self.si_lambda[exp_id] if exp_id < len(self.si_lambda) else self.si_lambda[-1]
+                cached = (key, PenaltyPlan([(
+                    [p for _, p in params],
+                    [self.ewc_data[0][n].data.view(p.shape) for n, p in params],
+                    [self.ewc_data[1][n].data.view(p.shape) for n, p in params], lam / 2,
+                )]))
+                self._plan_cache = cached
+            penalty = cached[1]()
             if penalty is not None:
                 strategy.loss += penalty
 
@@ -101,11 +107,11 @@ def text_si_plugin(**kwargs):
 
 
 def text_mas_plugin(**kwargs):
-    """Avalanche's MASPlugin with the penalty of :func:`strategies.penalty.quadratic_penalty`
-    (same value and gradient, multi-tensor kernels)."""
+    """Avalanche's MASPlugin with the penalty of a :class:`strategies.penalty.PenaltyPlan` built
+    once per experience (same value and gradient, multi-tensor kernels)."""
     from avalanche.training.plugins import MASPlugin
 
-    from .penalty import quadratic_penalty
+    from .penalty import PenaltyPlan
 
     class TextMASPlugin(MASPlugin):
         def before_backward(self, strategy, **kw):
@@ -114,11 +120,16 @@ def text_mas_plugin(**kwargs):
             if not self.importance or not self.params:
                 raise ValueError("MAS importance is not available")
             params = [(n, p) for n, p in strategy.model.named_parameters() if n in self.importance]
-            penalty = quadratic_penalty([(
-                [p for _, p in params],
-                [self.params[n].expand(p.shape) for n, p in params],
-                [self.importance[n].expand(p.shape) for n, p in params], float(self._lambda),
-            )])
+            key = (strategy.clock.train_exp_counter, tuple(id(p) for _, p in params))
+            cached = getattr(self, "_plan_cache", None)
+            if cached is None or cached[0] != key:  # one plan per experience, as for SI
+                cached = (key, PenaltyPlan([(
+                    [p for _, p in params],
+                    [self.params[n].expand(p.shape) for n, p in params],
+                    [self.importance[n].expand(p.shape) for n, p in params], float(self._lambda),
+                )]))
+                self._plan_cache = cached
+            penalty = cached[1]()
             if penalty is not None:
                 strategy.loss += penalty
 

@@ -32,37 +32,93 @@ class _Precomputed(torch.autograd.Function):
         return (None, None, *grads)
 
 
-def quadratic_penalty(terms: Sequence[tuple[Sequence[torch.Tensor], Sequence[torch.Tensor],
-                                            Sequence[torch.Tensor], float]]) -> torch.Tensor | None:
-    """``sum over terms of weight * sum(importance * (param - anchor)**2)``, differentiable in
-    the parameters.
+#: a parameter's rows are penalized one by one when it has at least this many rows and at most
+#: this share of them carry any importance: a word-embedding matrix, whose rows for tokens that
+#: never occurred have zero importance (the default stream uses about a sixth of MiniLM's 30522)
+SPARSE_MIN_ROWS = 1024
+SPARSE_MAX_SHARE = 0.5
+
+
+def _active_rows(param: torch.Tensor, importance: torch.Tensor) -> torch.Tensor | None:
+    """Indices of the rows of ``importance`` with a nonzero entry, or None to keep it whole."""
+    if param.dim() < 2 or importance.shape != param.shape or param.shape[0] < SPARSE_MIN_ROWS:
+        return None
+    rows = torch.nonzero(importance.reshape(importance.shape[0], -1).ne(0).any(dim=1)).flatten()
+    return rows if len(rows) <= SPARSE_MAX_SHARE * param.shape[0] else None
+
+
+class PenaltyPlan:
+    """``sum over terms of weight * sum(importance * (param - anchor)**2)``, prepared once for the
+    many steps of an experience (importances and anchors do not change within one).
 
     Each term is ``(params, anchors, importances, weight)`` with the three lists aligned and of
     equal shapes (a parameter may appear in several terms: separate EWC has one per past
-    experience). Returns None when there is nothing to penalize.
+    experience). A parameter whose importance is zero on most rows (the word embeddings) keeps
+    only the rows with some importance, gathered once: a zero row adds exactly nothing to the
+    value nor to the gradient, so the gradient is the same and the value equal up to summation
+    order, at a sixth of the work on those rows.
     """
-    grads: dict[int, torch.Tensor] = {}
-    by_id: dict[int, torch.Tensor] = {}
-    total = None
-    with torch.no_grad():
-        for params, anchors, importances, weight in terms:
-            if not params:
-                continue
-            drift = torch._foreach_sub([p.detach() for p in params], list(anchors))
-            weighted = torch._foreach_mul(drift, list(importances))  # F * d
-            torch._foreach_mul_(drift, weighted)  # F * d**2
-            value = torch.stack([t.sum() for t in drift]).sum() * weight
-            total = value if total is None else total + value
-            torch._foreach_mul_(weighted, 2.0 * weight)  # the gradient: 2 w F d
-            for param, grad in zip(params, weighted):
+
+    def __init__(self, terms: Sequence[tuple[Sequence[torch.Tensor], Sequence[torch.Tensor],
+                                             Sequence[torch.Tensor], float]]):
+        self.dense: list = []  # (params, anchors, importances, weight)
+        self.sparse: list = []  # (param, rows, anchor rows, importance rows, weight)
+        with torch.no_grad():
+            for params, anchors, importances, weight in terms:
+                kept = ([], [], [])
+                for param, anchor, importance in zip(params, anchors, importances):
+                    rows = _active_rows(param, importance)
+                    if rows is None:
+                        for store, item in zip(kept, (param, anchor, importance)):
+                            store.append(item)
+                    else:
+                        self.sparse.append((param, rows, anchor.index_select(0, rows),
+                                            importance.index_select(0, rows), float(weight)))
+                if kept[0]:
+                    self.dense.append((*kept, float(weight)))
+
+    def __call__(self) -> torch.Tensor | None:
+        """The penalty, differentiable in the parameters; None when there is nothing to penalize."""
+        grads: dict[int, torch.Tensor] = {}
+        by_id: dict[int, torch.Tensor] = {}
+        values = []
+        with torch.no_grad():
+            for params, anchors, importances, weight in self.dense:
+                drift = torch._foreach_sub([p.detach() for p in params], list(anchors))
+                weighted = torch._foreach_mul(drift, list(importances))  # F * d
+                torch._foreach_mul_(drift, weighted)  # F * d**2
+                values.append(torch.stack([t.sum() for t in drift]).sum() * weight)
+                torch._foreach_mul_(weighted, 2.0 * weight)  # the gradient: 2 w F d
+                for param, grad in zip(params, weighted):
+                    key = id(param)
+                    if key in grads:
+                        grads[key].add_(grad)
+                    else:
+                        grads[key], by_id[key] = grad, param
+            for param, rows, anchor, importance, weight in self.sparse:
+                drift = param.detach().index_select(0, rows).sub_(anchor)
+                weighted = drift * importance
+                values.append((drift * weighted).sum() * weight)
+                weighted.mul_(2.0 * weight)
                 key = id(param)
-                if key in grads:
-                    grads[key].add_(grad)
-                else:
-                    grads[key], by_id[key] = grad, param
-    if total is None:
-        return None
-    params = [by_id[k] for k in grads if by_id[k].requires_grad]
-    if not params:
-        return total
-    return _Precomputed.apply([grads[id(p)] for p in params], total, *params)
+                if key not in grads:
+                    grads[key], by_id[key] = torch.zeros_like(param), param
+                grads[key].index_add_(0, rows, weighted)
+        if not values:
+            return None
+        total = values[0]
+        for value in values[1:]:
+            total = total + value
+        params = [by_id[k] for k in grads if by_id[k].requires_grad]
+        if not params:
+            return total
+        return _Precomputed.apply([grads[id(p)] for p in params], total, *params)
+
+
+def quadratic_penalty(terms: Sequence[tuple[Sequence[torch.Tensor], Sequence[torch.Tensor],
+                                            Sequence[torch.Tensor], float]]) -> torch.Tensor | None:
+    """``sum over terms of weight * sum(importance * (param - anchor)**2)``, differentiable in
+    the parameters, for one step (see :class:`PenaltyPlan`, which prepares it for many).
+    Returns None when there is nothing to penalize.
+    """
+    return PenaltyPlan(terms)()

@@ -38,6 +38,44 @@ def test_quadratic_penalty_value_and_gradient_match_autograd():
     assert quadratic_penalty([]) is None
 
 
+def test_penalty_plan_keeps_only_embedding_rows_with_importance_and_the_same_gradient(monkeypatch):
+    import strategies.penalty
+    from strategies.penalty import SPARSE_MIN_ROWS, PenaltyPlan
+
+    torch.manual_seed(0)
+    rows = SPARSE_MIN_ROWS + 6
+    emb, lin = nn.Parameter(torch.randn(rows, 5)), nn.Parameter(torch.randn(4, 3))
+    importance = torch.zeros(rows, 5)
+    seen = torch.tensor([0, 7, 300, rows - 1])
+    importance[seen] = torch.rand(len(seen), 5)
+    importance[8, 2] = 0.5  # a row with one nonzero entry counts as seen
+    anchors, weights = [torch.randn(rows, 5), torch.randn(4, 3)], [importance, torch.rand(4, 3)]
+    terms = [([emb, lin], anchors, weights, 3.0)]
+    plan = PenaltyPlan(terms)
+    assert [entry[1].tolist() for entry in plan.sparse] == [[0, 7, 8, 300, rows - 1]]
+    assert plan.dense[0][0] == [lin]  # the small matrix stays whole
+    fast = plan()
+    fast.backward()
+    fast_grads = [emb.grad.clone(), lin.grad.clone()]
+    emb.grad = lin.grad = None
+    slow = sum(3.0 * (f * (p - a) ** 2).sum() for p, a, f in zip([emb, lin], anchors, weights))
+    slow.backward()
+    assert fast.item() == pytest.approx(slow.item(), rel=1e-6)
+    torch.testing.assert_close(fast_grads, [emb.grad, lin.grad])
+    # bit for bit the gradient of the whole-matrix plan: training does not change
+    emb.grad = lin.grad = None
+    monkeypatch.setattr(strategies.penalty, "SPARSE_MAX_SHARE", 0.0)
+    whole = PenaltyPlan(terms)
+    assert not whole.sparse
+    whole().backward()
+    torch.testing.assert_close(fast_grads, [emb.grad, lin.grad], rtol=0, atol=0)
+    # the plan is reused across steps: a moved parameter gives the new value
+    with torch.no_grad():
+        emb.add_(1.0)
+    moved = sum(3.0 * (f * (p - a) ** 2).sum() for p, a, f in zip([emb, lin], anchors, weights))
+    assert plan().item() == pytest.approx(moved.item(), rel=1e-6)
+
+
 @pytest.mark.parametrize("mode", ["separate", "online"])
 def test_ewc_penalty_matches_avalanche_with_a_grown_head(mode):
     from avalanche.training.plugins import EWCPlugin
@@ -136,6 +174,16 @@ def test_ewc_importances_equal_avalanche_per_example_and_subsample_is_seeded():
     got = text_ewc_plugin(ewc_lambda=1.0, fisher_samples=0).compute_importances(*args)
     for name in expected:
         torch.testing.assert_close(got[name].data, expected[name].data)
+    # every batch run in pieces of one length each: the same estimate
+    import strategies.ewc
+
+    saved, strategies.ewc.GROUP_OVERHEAD = strategies.ewc.GROUP_OVERHEAD, 0
+    try:
+        grouped = text_ewc_plugin(ewc_lambda=1.0, fisher_samples=0).compute_importances(*args)
+    finally:
+        strategies.ewc.GROUP_OVERHEAD = saved
+    for name in expected:
+        torch.testing.assert_close(grouped[name].data, expected[name].data)
     # a subsample: seeded, reproducible, and not the full estimate
     sub = [text_ewc_plugin(ewc_lambda=1.0, fisher_samples=4).compute_importances(*args) for _ in range(2)]
     torch.testing.assert_close(sub[0]["head.weight"].data, sub[1]["head.weight"].data)
