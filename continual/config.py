@@ -26,7 +26,7 @@ def _positive(name: str, value: Optional[float]) -> None:
 class StreamConfig:
     stream: str = field(default="icd10cm-chapters", metadata={"help": "built-in stream name (see --list-streams)"})
     experiences: Optional[int] = field(default=None, metadata={"help": "number of experiences T (default: the stream's own)"})
-    train_per_class: int = field(default=200, metadata={"help": "upper bound on training examples per class"})
+    train_per_class: int = field(default=100, metadata={"help": "upper bound on training examples per class"})
     test_per_class: int = field(default=50, metadata={"help": "upper bound on test examples per class"})
     max_length: int = field(default=128, metadata={"help": "tokens per text; longer texts are truncated (share reported)"})
     class_order: Optional[list] = field(default=None, metadata={"help": "explicit class order (class ids), else drawn from the seed"})

@@ -242,7 +242,7 @@ def list_streams() -> str:
         blocks.append("\n".join([
             f"{spec.name}  [{spec.scenario}-incremental, {len(stream.experiences)} experiences, {stream.n_classes} classes]",
             f"    {spec.description}",
-            f"    sizes (seed 0; caps 200 train / 50 test per class): {sizes}",
+            f"    sizes (seed 0; caps 100 train / 50 test per class): {sizes}",
             f"    texts: {sum(e.n_train + e.n_test for e in stream.experiences)} in this split",
             f"    source: {card.source}",
             f"    version: {card.version}",

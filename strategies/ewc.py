@@ -9,7 +9,7 @@ _SAMPLES_HELP = (
     "examples drawn (seeded, without replacement) from each experience's training set for the "
     "Fisher importance pass; 0 = all of them (Avalanche's default)"
 )
-FISHER_SAMPLES = 512
+FISHER_SAMPLES = 256
 #: padded tokens that one more forward and backward call is worth in the importance pass
 GROUP_OVERHEAD = 128
 

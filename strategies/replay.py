@@ -48,7 +48,7 @@ def bucketed_replay_plugin(**kwargs):
     "examples.",
     hyperparams=[
         HyperParam("mem_size", 500, "examples kept in the buffer (all experiences together)",
-                   "about 12% of the default stream's training set; see README"),
+                   "about 24% of the default stream's 2100 training texts; see README"),
         HyperParam("policy", "experience-balanced", "which examples the buffer keeps",
                    "Avalanche ReplayPlugin default", choices=POLICIES),
     ],

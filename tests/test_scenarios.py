@@ -253,7 +253,8 @@ def test_icd10cm_views(views):
     for e in views.experiences:
         assert e.task == 0 and e.classes == list(range(20))
         assert set(e.train_labels) == set(e.test_labels) == set(range(20))
-    assert [e.n_test for e in views.experiences][0] == 1000 and views.experiences[2].n_train > 2000
+    assert [e.n_test for e in views.experiences][0] == 1000 and views.experiences[0].n_train == 2000
+    assert views.experiences[2].n_train > 1500  # the excludes view is nearly full too
     assert any("chapter 22 left out" in n for n in views.notes)
     assert_no_overlap(views)
     folded = [{t.casefold() for t in e.train_texts + e.test_texts} for e in views.experiences]

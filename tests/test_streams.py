@@ -47,7 +47,7 @@ def test_icd10cm_chapters_shape(chapters):
     assert sorted(classes) == list(range(21))  # every class in exactly one experience
     for e in chapters.experiences:
         assert set(e.train_labels) == set(e.classes) == set(e.test_labels)
-        assert e.n_train == 200 * len(e.classes) and e.n_test == 50 * len(e.classes)
+        assert e.n_train == 100 * len(e.classes) and e.n_test == 50 * len(e.classes)
     assert any("chapter 22 left out" in n for n in chapters.notes)
 
 
