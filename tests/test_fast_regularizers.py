@@ -249,3 +249,41 @@ def test_si_on_cpu_integrates_the_path_and_penalizes_drift():
     plugin.before_backward(strategy)
     assert strategy.loss.item() == pytest.approx((2.0 / 2 * (expected * 1.0).sum()).item(), rel=1e-5)
     assert strategy.loss.item() > 0
+
+
+def test_si_penalty_on_embedding_rows_matches_its_formula():
+    """SI's penalty plan keeps only the embedding rows that moved with a gradient (the others
+    have omega 0) and gives the value and gradient of lambda/2 * sum(omega * (theta - anchor)**2)."""
+    from strategies.importance import text_si_plugin
+    from strategies.penalty import SPARSE_MIN_ROWS
+
+    torch.manual_seed(5)
+    model = nn.Sequential(nn.Embedding(SPARSE_MIN_ROWS + 10, 3), nn.Flatten(), nn.Linear(6, 2))
+    plugin = text_si_plugin(si_lambda=4.0, eps=1e-7)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    strategy = _fake_strategy(model, exp_counter=0)
+    plugin.before_training_exp(strategy)
+    tokens = torch.tensor([[1, 5], [7, 5]])
+    for _ in range(3):
+        plugin.before_training_iteration(strategy)
+        optimizer.zero_grad()
+        strategy.loss = nn.functional.cross_entropy(model(tokens), torch.tensor([0, 1]))
+        plugin.before_backward(strategy)
+        strategy.loss.backward()
+        optimizer.step()
+        plugin.after_training_iteration(strategy)
+    plugin.after_training_exp(strategy)
+    omega = plugin.ewc_data[1]["0.weight"].data.view(SPARSE_MIN_ROWS + 10, 3)
+    assert omega.ne(0).any(dim=1).nonzero().flatten().tolist() == [1, 5, 7]
+    strategy = _fake_strategy(model, exp_counter=1)
+    plugin.before_training_exp(strategy)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.5)
+    plugin.before_backward(strategy)
+    assert len(plugin._plan_cache[1].sparse) == 1  # the embedding, row by row
+    got_value, got_grads = strategy.loss.item(), _grads(model, strategy.loss)
+    expected = sum(4.0 / 2 * (plugin.ewc_data[1][n].data.view(p.shape) * (p - plugin.ewc_data[0][n].data.view(p.shape)) ** 2).sum()
+                   for n, p in model.named_parameters())
+    assert got_value == pytest.approx(expected.item(), rel=1e-5)
+    torch.testing.assert_close(got_grads, _grads(model, expected))
