@@ -4,6 +4,7 @@ No timing is asserted (STYLE.md and issue 7): only that the measurements exist, 
 are combined correctly.
 """
 import json
+import statistics
 
 import pytest
 
@@ -56,6 +57,12 @@ def test_quick_bench_writes_every_contract_key(tiny_model_dir, tmp_path, capsys)
     assert len(result["suite_epoch_seconds"]) == bench.QUICK["suite_epochs"]  # (c): warm epochs timed
     assert len(result["plain_epoch_seconds"]) == bench.QUICK["suite_epochs"]  # (b): the same, epoch by epoch
     assert all(t > 0 for t in result["plain_epoch_seconds"])
+    # both rates count the examples of one timed epoch: (c) all the texts, (b) its whole batches
+    per_epoch = {name: result["train_examples_per_s"][name] * statistics.median(result[f"{name}_epoch_seconds"][1:])
+                 for name in ("suite", "plain")}
+    assert per_epoch["suite"] == pytest.approx(round(per_epoch["suite"]))
+    bs = result["batch_size"]
+    assert per_epoch["plain"] == pytest.approx(round(per_epoch["suite"]) // bs * bs)
     times = result["eval_seconds"]  # (e): a median of repeated evaluations, each of them timed
     assert len(times) == bench.QUICK["eval_repeats"] and all(t > 0 for t in times)
     n_test = result["eval_examples_per_s"] * sorted(times)[len(times) // 2]
