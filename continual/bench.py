@@ -22,7 +22,7 @@ so that the three training loops see the same texts in the same length buckets:
     (6 x non-embedding encoder parameters x real tokens), giving utilization as a ratio;
 (g) the peak resident memory of a default run (``python -m continual.run`` with its defaults: the
     main job, ``ewc``), run in a process of its own after every timing above, into a temporary
-    folder (full benchmark only; about 3.5 minutes on the 2-core reference machine).
+    folder (full benchmark only; about 2 minutes on the 2-core reference machine).
 
 It prints a table and writes ``<out>/bench.json``. No timing is asserted anywhere: the numbers are
 measurements to read, compare and paste.
