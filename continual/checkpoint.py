@@ -615,6 +615,8 @@ def _plugin_in(strategy, plugin, saved: dict, context: dict) -> None:
     kind = saved["kind"]
     if kind == "stateless":
         return
+    # strategies.penalty.cached_plan: a penalty planned from the state being replaced goes
+    plugin.__dict__.pop("_plan_cache", None)
     if kind == "clock":
         for key, value in saved["counters"].items():
             setattr(plugin, key, value)
@@ -625,15 +627,12 @@ def _plugin_in(strategy, plugin, saved: dict, context: dict) -> None:
             plugin.total_importance = _param_dict_in(saved.get("total_importance", {}))
             plugin.weighted_anchor = _param_dict_in(saved.get("weighted_anchor", {}))
             plugin.folded_square = float(saved.get("folded_square", 0.0))
-            plugin._merged_cache = None
     elif kind == "si":
         plugin.ewc_data = tuple(_param_dict_in(d) for d in saved["ewc_data"])
         plugin.syn_data = {k: _param_dict_in(v) for k, v in saved["syn_data"].items()}
-        plugin._plan_cache = None  # strategies.importance: the penalty rebuilt from the restored state
     elif kind == "mas":
         plugin.params = _param_dict_in(saved["params"])
         plugin.importance = _param_dict_in(saved["importance"])
-        plugin._plan_cache = None
     elif kind == "replay":
         _storage_in(plugin.storage_policy, saved["storage"], context)
     elif kind == "gem":

@@ -50,7 +50,7 @@ def text_ewc_plugin(*, fisher_samples: int, **kwargs):
     from continual.sampling import length_groups
     from continual.training import derived_seed
 
-    from .penalty import PenaltyPlan
+    from .penalty import PenaltyPlan, cached_plan
 
     class TextEWCPlugin(EWCPlugin):
         def __init__(self, *args, **kwargs):
@@ -72,13 +72,12 @@ def text_ewc_plugin(*, fisher_samples: int, **kwargs):
                 strategy.loss += penalty + float(self.ewc_lambda) * constant
 
         def _plan(self, model, exp_counter):
-            """The penalty's :class:`PenaltyPlan` and constant, built once per experience (the
-            importances and anchors, and the parameters' shapes, do not change within one)."""
+            """The penalty's :class:`PenaltyPlan` and constant, built once per experience."""
             named = list(model.named_parameters())
-            key = (exp_counter, tuple(id(p) for _, p in named))
-            cached = getattr(self, "_merged_cache", None)
-            if cached is not None and cached[0] == key:
-                return cached[1], cached[2]
+            return cached_plan(self, (exp_counter, tuple(id(p) for _, p in named)),
+                               lambda: self._build_plan(named, exp_counter))
+
+        def _build_plan(self, named, exp_counter):
             constant = 0.0
             if self.mode == "separate" and self.total_importance:
                 terms, constant = self._merged(named)
@@ -95,9 +94,7 @@ def text_ewc_plugin(*, fisher_samples: int, **kwargs):
                         anchors.append(saved[name].expand(param.shape))
                         weights.append(importance[name].expand(param.shape))
                     terms.append((params, anchors, weights))
-            plan = PenaltyPlan([(*term, float(self.ewc_lambda)) for term in terms])
-            self._merged_cache = (key, plan, constant)
-            return plan, constant
+            return PenaltyPlan([(*term, float(self.ewc_lambda)) for term in terms]), constant
 
         def _fold(self):
             """Separate EWC's per-experience importances F_k and anchors theta_k, once there
@@ -156,7 +153,7 @@ def text_ewc_plugin(*, fisher_samples: int, **kwargs):
             return [(params, means, totals)], constant
 
         def after_training_exp(self, strategy, **kw):
-            self._merged_cache = None
+            self._plan_cache = None
             self._seed = derived_seed(getattr(strategy, "run_seed", 0), 11, strategy.clock.train_exp_counter)
             super().after_training_exp(strategy, **kw)
             self._fold()

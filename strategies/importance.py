@@ -18,7 +18,7 @@ def text_si_plugin(**kwargs):
     import torch
     from avalanche.training.plugins import SynapticIntelligencePlugin
 
-    from .penalty import PenaltyPlan
+    from .penalty import PenaltyPlan, cached_plan
 
     class TextSIPlugin(SynapticIntelligencePlugin):
         def _params(self, model):
@@ -56,18 +56,13 @@ def text_si_plugin(**kwargs):
             if exp_id == 0:  # importances are all zero before the first update: no penalty
                 return
             params = self._params(strategy.model)
-            key = (exp_id, tuple(id(p) for _, p in params))
-            cached = getattr(self, "_plan_cache", None)
-            if cached is None or cached[0] != key:
-                # anchors and importances are fixed within an experience: one plan for its steps
-                lam = self.si_lambda[exp_id] if exp_id < len(self.si_lambda) else self.si_lambda[-1]
-                cached = (key, PenaltyPlan([(
-                    [p for _, p in params],
-                    [self.ewc_data[0][n].data.view(p.shape) for n, p in params],
-                    [self.ewc_data[1][n].data.view(p.shape) for n, p in params], lam / 2,
-                )]))
-                self._plan_cache = cached
-            penalty = cached[1]()
+            lam = self.si_lambda[exp_id] if exp_id < len(self.si_lambda) else self.si_lambda[-1]
+            plan = cached_plan(self, (exp_id, tuple(id(p) for _, p in params)), lambda: PenaltyPlan([(
+                [p for _, p in params],
+                [self.ewc_data[0][n].data.view(p.shape) for n, p in params],
+                [self.ewc_data[1][n].data.view(p.shape) for n, p in params], lam / 2,
+            )]))
+            penalty = plan()
             if penalty is not None:
                 strategy.loss += penalty
 
@@ -111,7 +106,7 @@ def text_mas_plugin(**kwargs):
     once per experience (same value and gradient, multi-tensor kernels)."""
     from avalanche.training.plugins import MASPlugin
 
-    from .penalty import PenaltyPlan
+    from .penalty import PenaltyPlan, cached_plan
 
     class TextMASPlugin(MASPlugin):
         def before_backward(self, strategy, **kw):
@@ -121,15 +116,11 @@ def text_mas_plugin(**kwargs):
                 raise ValueError("MAS importance is not available")
             params = [(n, p) for n, p in strategy.model.named_parameters() if n in self.importance]
             key = (strategy.clock.train_exp_counter, tuple(id(p) for _, p in params))
-            cached = getattr(self, "_plan_cache", None)
-            if cached is None or cached[0] != key:  # one plan per experience, as for SI
-                cached = (key, PenaltyPlan([(
-                    [p for _, p in params],
-                    [self.params[n].expand(p.shape) for n, p in params],
-                    [self.importance[n].expand(p.shape) for n, p in params], float(self._lambda),
-                )]))
-                self._plan_cache = cached
-            penalty = cached[1]()
+            penalty = cached_plan(self, key, lambda: PenaltyPlan([(
+                [p for _, p in params],
+                [self.params[n].expand(p.shape) for n, p in params],
+                [self.importance[n].expand(p.shape) for n, p in params], float(self._lambda),
+            )]))()
             if penalty is not None:
                 strategy.loss += penalty
 

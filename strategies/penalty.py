@@ -115,6 +115,18 @@ class PenaltyPlan:
         return _Precomputed.apply([grads[id(p)] for p in params], total, *params)
 
 
+def cached_plan(owner, key, build):
+    """What ``build()`` returns (a :class:`PenaltyPlan`, or a tuple holding one), kept on
+    ``owner`` as ``_plan_cache`` and built again only when ``key`` changes. The importance
+    plugins key it by (experience, parameter ids): importances, anchors and the parameters'
+    shapes are fixed within an experience, and a grown head is a new parameter."""
+    cached = getattr(owner, "_plan_cache", None)
+    if cached is None or cached[0] != key:
+        cached = (key, build())
+        owner._plan_cache = cached
+    return cached[1]
+
+
 def quadratic_penalty(terms: Sequence[tuple[Sequence[torch.Tensor], Sequence[torch.Tensor],
                                             Sequence[torch.Tensor], float]]) -> torch.Tensor | None:
     """``sum over terms of weight * sum(importance * (param - anchor)**2)``, differentiable in
