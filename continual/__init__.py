@@ -1,4 +1,5 @@
-"""Continual learning for medical NLP: the run loop, model, metrics, results and CLI.
+"""Continual learning for medical NLP: the command-line programs, configuration, model, and the
+run engine, evaluation, run state and reports in their subpackages.
 
 The library entry point is :func:`run_experiment` (``python -m continual.run`` is a thin CLI over
 it). Heavy modules are imported lazily so that ``import continual`` stays cheap.
@@ -8,8 +9,8 @@ from .errors import UserError
 
 
 def run_experiment(config, **kwargs):
-    """Run one strategy/seed; see :func:`continual.experiment.run_experiment`."""
-    from .experiment import run_experiment as _run
+    """Run one strategy/seed; see :func:`continual.engine.loop.run_experiment`."""
+    from .engine.loop import run_experiment as _run
 
     return _run(config, **kwargs)
 

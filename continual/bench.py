@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .errors import UserError, quiet_library_warnings
+from .errors import ArgumentParser, UserError, exit_code, quiet_library_warnings
 
 #: (a), (b), (c) and (e) run on one experience holding the whole sample (every class: the same
 #: texts and the same length buckets for all three loops); (d) runs the strategies through
@@ -70,11 +70,7 @@ def flatness(per_experience: list[float]) -> Optional[float]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    class Parser(argparse.ArgumentParser):
-        def error(self, message):
-            raise UserError(f"{message} (see --help)")
-
-    p = Parser(prog="python -m continual.bench", description=__doc__.split("\n\n")[0],
+    p = ArgumentParser(prog="python -m continual.bench", description=__doc__.split("\n\n")[0],
                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--quick", action="store_true", help="a rough run of about a minute")
     p.add_argument("--out", default="results/bench", help="folder for bench.json")
@@ -206,10 +202,12 @@ def run_bench(args) -> dict:
     from streams.tokenization import pack
 
     from . import ExperimentConfig, ModelConfig, StreamConfig, TrainingConfig
-    from .experiment import resolve_device, run_experiment
+    from .engine.assemble import resolve_device
+    from .engine.loop import run_experiment
     from .model import build_model, load_encoder_and_tokenizer
-    from .sampling import BucketBatchSampler
-    from .training import make_optimizer
+    from streams.batching import BucketBatchSampler
+
+    from .engine.template import make_optimizer
 
     plan = dict(QUICK if args.quick else FULL)
     if args.train_per_class:
@@ -472,21 +470,21 @@ def _target_line(label: str, value: float, target: float, sense: str) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     quiet_library_warnings()
-    try:
+
+    def body() -> int:
         args = build_parser().parse_args(argv)
         if args.batch_size < 1 or args.eval_batch_size < 1:
             raise UserError("batch sizes must be positive")
         out = Path(args.out)
         results = run_bench(args)
-        from .results import write_json
+        from .state.files import write_json
 
         write_json(out / "bench.json", results)
         print(format_table(results))
         print(f"\nwrote {out / 'bench.json'}", file=sys.stderr)
         return 0
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+
+    return exit_code(body)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ by (stream, strategy) and writes into ``--out`` (default DIR):
   metric as mean ± std (ddof=1) with a Student-t 95% confidence interval over seeds and class
   orders, the number of runs behind it, the best value of each column (per stream) in bold;
 - ``forgetting_curves.png``, ``accuracy_matrices.png``, ``experience_curves_<strategy>.png`` and
-  ``cost_frontier.png`` (see :mod:`continual.plots`).
+  ``cost_frontier.png`` (see :mod:`continual.report.plots`).
 
 The library entry point is :func:`compare`; :func:`main` is the CLI over it. ``results/reference/``
 (the curated reference runs) is skipped unless named directly. ``--metric-variant`` adds columns
@@ -27,8 +27,8 @@ from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from .errors import UserError
-from .results import atomic_write
+from .errors import ArgumentParser, UserError, exit_code
+from .state.files import atomic_write
 
 PathLike = Union[str, os.PathLike]
 
@@ -584,7 +584,7 @@ def compare(dirs: Union[PathLike, Sequence[PathLike]], out: Optional[PathLike] =
         atomic_write(out / "comparison.csv", lambda h: table.to_csv(h, index=False))
         atomic_write(out / "comparison.tex", lambda h: h.write(to_latex(table, columns)))
         if plots:
-            from . import plots as plotting
+            from .report import plots as plotting
 
             plotting.plot_comparison({k: [r.metrics for r in g] for k, g in group_runs(runs).items()}, out)
     except OSError as err:
@@ -592,13 +592,8 @@ def compare(dirs: Union[PathLike, Sequence[PathLike]], out: Optional[PathLike] =
     return table
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, no usage dump
-        raise UserError(f"{message} (see --help)")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m continual.compare",
+    p = ArgumentParser(prog="python -m continual.compare",
                 description="Compare continual-learning strategies across saved runs: tables "
                 "(markdown, CSV, LaTeX) and plots from every metrics.json under DIR.")
     p.add_argument("dirs", nargs="+", metavar="DIR",
@@ -612,19 +607,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    try:
+    def body() -> int:
         args = build_parser().parse_args(argv)
         table = compare(args.dirs, args.out, args.metric_variant)
         print(to_terminal(table, table_columns(args.metric_variant)))
         out = Path(args.out) if args.out else Path(args.dirs[0])
         print(f"wrote comparison.md, comparison.csv, comparison.tex and the plots into {out}", file=sys.stderr)
         return 0
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+
+    return exit_code(body)
 
 
 if __name__ == "__main__":

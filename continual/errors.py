@@ -1,4 +1,10 @@
-"""The one exception type that the CLI turns into a one-line message and exit code 2."""
+"""Bad input: the one exception type the command-line programs turn into a one-line message and
+exit code 2, the parser that reports its errors that way, and the wrapper that does it."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Optional
 
 
 class UserError(Exception):
@@ -40,3 +46,33 @@ def silence_avalanche_deprecations() -> None:
 
     showwarning.drops_avalanche_deprecations = True
     warnings.showwarning = showwarning
+
+
+def closest(name: str, names) -> str:
+    """' (did you mean X?)' for the closest known name, or ''."""
+    import difflib
+
+    match = difflib.get_close_matches(str(name), [str(n) for n in names], n=1, cutoff=0.5)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose errors are one line (a :class:`UserError`), not a usage dump."""
+
+    def error(self, message: str):
+        raise UserError(f"{message} (see --help)")
+
+
+def exit_code(main: Callable[[], int], *, on_interrupt: Optional[Callable[[BaseException], int]] = None) -> int:
+    """Run a command's body: a :class:`UserError` prints ``error: ...`` and gives 2; Ctrl-C gives
+    ``on_interrupt(stop)`` (default: ``interrupted``, 130). No traceback either way."""
+    try:
+        return main()
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as stop:
+        if on_interrupt is not None:
+            return on_interrupt(stop)
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -11,29 +11,11 @@ from typing import Optional, Sequence
 
 from .config import (SECTIONS, ExperimentConfig, ModelConfig, RunControl, StreamConfig, TrainingConfig,
                      apply_section_override)
-from .errors import UserError, quiet_library_warnings
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM turned into an exception, so the run stops the way Ctrl-C stops it."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
-def raise_terminated(signum, frame):
-    """SIGTERM handler (the CLI's and each ``--jobs`` worker's): stop as Ctrl-C stops."""
-    raise Terminated(signum)
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, no usage dump
-        raise UserError(f"{message} (see --help)")
+from .errors import ArgumentParser, UserError, closest, quiet_library_warnings
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = ArgumentParser(
         prog="python -m continual.run",
         description="Train BERT-family models through a stream of medical tasks with a "
         "continual-learning strategy and measure forgetting and transfer.",
@@ -125,7 +107,6 @@ def _load_yaml(path: str) -> dict:
 def build_configs(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namespace, list[ExperimentConfig]]:
     """Parse and validate everything; no heavy import happens here."""
     from strategies import STRATEGIES, parse_strategy
-    from strategies.registry import closest
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -209,7 +190,7 @@ def build_configs(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namesp
         raise UserError(f"--jobs must be at least 1, got {args.jobs}")
     if args.orders > 1 and (stream.class_order or stream.domain_order or stream.task_order):
         raise UserError("--orders draws experience orders itself: leave out --class-order/--domain-order/--task-order")
-    from .loggers import check_available
+    from .engine.loggers import check_available
 
     check_available(args.log)
     control = RunControl(resume=args.resume, overwrite=args.overwrite, keep_checkpoint=args.keep_checkpoint,
@@ -285,18 +266,19 @@ def preflight(configs: list[ExperimentConfig]) -> str:
     the device, the stream, and each run folder (another run busy in it, another configuration
     in it, an interrupted run without --resume, a checkpoint that is corrupt or was made by
     another configuration or versions). Nothing is written. Returns the stream's name."""
-    from . import checkpoint
     from .config import check_model, run_identity
-    from .experiment import FolderState, build_stream, hyperparameters, resolve_device, run_dir_for
-    from .results import RunLock, check_writable, package_versions
+    from .engine.assemble import hyperparameters, load_stream, resolve_device
+    from .state import checkpoint
+    from .state.files import check_writable
+    from .state.run_folder import FolderState, RunLock, package_versions, run_dir_for
 
     first = configs[0]
     check_writable(first.out)
     check_model(first.model.model)
     device = resolve_device(first.training.device)
-    stream = build_stream(first)  # a bad stream setting fails now, before any run starts
+    stream = load_stream(first)  # a bad stream setting fails now, before any run starts
     for config in configs:
-        run_dir = run_dir_for(config, stream.name)
+        run_dir = run_dir_for(config.out, stream.name, config.strategy, config.seed, config.order)
         holder = RunLock.holder(run_dir)
         if holder:
             raise UserError(f"another run is writing to {run_dir} (process {holder}): wait for it to finish, "
@@ -341,6 +323,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     previous_handler = None
     if threading.current_thread() is threading.main_thread():
+        from .state.signals import raise_terminated
+
         previous_handler = signal.signal(signal.SIGTERM, raise_terminated)
     try:
         args, configs = build_configs(argv)
@@ -350,7 +334,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.list_streams:
             print(list_streams())
             return 0
-        from .experiment import run_experiment
+        from .engine.loop import run_experiment
 
         confine_library_files(configs[0].stream.cache_dir)
         stream_name = preflight(configs)
@@ -360,7 +344,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return f"{config.strategy} on {stream_name}, seed {config.seed}{order}"
 
         if args.jobs > 1 and len(configs) > 1:
-            from .parallel import run_parallel
+            from .engine.parallel import run_parallel
 
             outcome = run_parallel(configs, args.jobs, describe=describe)
             results = [r for r in outcome.results if r is not None]
@@ -385,6 +369,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as stop:
+        from .state.signals import Terminated
+
         code = 143 if isinstance(stop, Terminated) else 130
         print(f"interrupted: resume with: {resume_command(argv)}", file=sys.stderr)
         return code

@@ -26,7 +26,7 @@ def der_template():
     from avalanche.training import DER
     from avalanche.training.utils import cycle
 
-    from continual.sampling import BucketBatchSampler, example_lengths
+    from streams.batching import BucketBatchSampler, example_lengths
 
     class MaskedLogitsDER(DER):
         def _before_training_exp(self, **kwargs):

@@ -25,7 +25,7 @@ def _sum_product(a, b, chunk: int = 1 << 20) -> float:
                      for i in range(0, len(a), chunk)))
 
 
-def text_ewc_plugin(*, fisher_samples: int, **kwargs):
+def text_ewc_plugin(*, fisher_samples: int, seed: int, **kwargs):
     """Avalanche's EWCPlugin with the same importances and penalty, computed faster.
 
     - The penalty (``before_backward``) goes through a :class:`strategies.penalty.PenaltyPlan`
@@ -38,7 +38,7 @@ def text_ewc_plugin(*, fisher_samples: int, **kwargs):
       minibatches of the squared minibatch gradient, model in eval mode, batches of consecutive
       examples in the dataset's order) on a seeded subsample of ``fisher_samples`` training
       examples (kept in dataset order) instead of all of them; 0 means all, Avalanche's estimate.
-      Each batch runs in pieces of similar length (:func:`continual.sampling.length_groups`),
+      Each batch runs in pieces of similar length (:func:`streams.batching.length_groups`),
       each cut to its own longest text, their gradients summed into the batch's: consecutive
       examples vary in length, and one padded batch cost about twice the tokens.
     """
@@ -47,8 +47,8 @@ def text_ewc_plugin(*, fisher_samples: int, **kwargs):
     from avalanche.training.plugins import EWCPlugin
     from avalanche.training.utils import ParamData, zerolike_params_dict
 
-    from continual.sampling import length_groups
-    from continual.training import derived_seed
+    from streams.batching import length_groups
+    from streams.seeds import derived_seed
 
     from .penalty import PenaltyPlan, cached_plan
 
@@ -154,7 +154,7 @@ def text_ewc_plugin(*, fisher_samples: int, **kwargs):
 
         def after_training_exp(self, strategy, **kw):
             self._plan_cache = None
-            self._seed = derived_seed(getattr(strategy, "run_seed", 0), 11, strategy.clock.train_exp_counter)
+            self._seed = derived_seed(seed, "importance-sample", strategy.clock.train_exp_counter)
             super().after_training_exp(strategy, **kw)
             self._fold()
 
@@ -210,7 +210,7 @@ def text_ewc_plugin(*, fisher_samples: int, **kwargs):
 )
 def ewc(params, context) -> StrategyParts:
     plugin = text_ewc_plugin(ewc_lambda=params["lambda"], mode="separate",
-                             fisher_samples=params["fisher_samples"])
+                             fisher_samples=params["fisher_samples"], seed=context.seed)
     return StrategyParts(plugins=[plugin])
 
 
@@ -229,5 +229,5 @@ def ewc(params, context) -> StrategyParts:
 )
 def online_ewc(params, context) -> StrategyParts:
     plugin = text_ewc_plugin(ewc_lambda=params["lambda"], mode="online", decay_factor=params["decay"],
-                             fisher_samples=params["fisher_samples"])
+                             fisher_samples=params["fisher_samples"], seed=context.seed)
     return StrategyParts(plugins=[plugin])

@@ -51,12 +51,9 @@ class HyperParam:
 class StrategyContext:
     """What a builder may read about the run (no data, no texts)."""
 
-    scenario: str
     batch_size: int
-    eval_batch_size: int
-    epochs: int
-    device: Any
     n_classes: int
+    #: the run seed: a builder derives its own generators from it (``streams.seeds``)
     seed: int
     tokenizer: Any = None
     #: names or descriptions per class id (class/domain) or per task: list of per-task name lists

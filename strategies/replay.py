@@ -20,12 +20,12 @@ def make_buffer(policy: str, mem_size: int):
 
 def bucketed_replay_plugin(**kwargs):
     """Avalanche's ReplayPlugin (same buffer, same update) with length-bucketed current and
-    memory batches (:class:`continual.sampling.BucketedReplayLoader`). The loader's generator is
+    memory batches (:class:`streams.batching.BucketedReplayLoader`). The loader's generator is
     drawn from torch's global RNG, which the run reseeds before each experience."""
     import torch
     from avalanche.training.plugins import ReplayPlugin
 
-    from continual.sampling import BucketedReplayLoader
+    from streams.batching import BucketedReplayLoader
 
     class BucketedReplayPlugin(ReplayPlugin):
         def before_training_exp(self, strategy, num_workers=0, shuffle=True, drop_last=False, **kw):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from continual import metrics as M
+from continual.evaluation import metrics as M
 from continual.compare import (avalanche_forgetting, compare, describe, diaz_rodriguez_bwt, main,
                                t_critical_975)
 

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from continual import metrics
+from continual.evaluation import metrics
 
 # After exp 0: learned exp 0 well. After exp 1: exp 0 improved (positive backward effect), then
 # dropped after exp 2. Chaudhry forgetting uses the best earlier value; BWT uses the diagonal.

@@ -7,7 +7,7 @@ import psutil
 import pytest
 import torch
 
-from continual.parallel import threads_per_job
+from continual.engine.parallel import threads_per_job
 from continual.run import main
 from test_resume import cli_argv, run_dir_of, start, wait_for, without_timing
 from conftest import write_notes

@@ -20,7 +20,7 @@ def test_lora_trains_adapters_not_base_weights(tiny_model_dir):
     encoder, _ = load_encoder_and_tokenizer(tiny_model_dir)
     model = build_model(encoder, head="fixed", n_classes=3, pooling="mean")
     base = {k: v.clone() for k, v in model.features.encoder.state_dict().items()}
-    context = StrategyContext("class", 4, 4, 1, "cpu", 3, 0)
+    context = StrategyContext(batch_size=4, n_classes=3, seed=0)
     parts = STRATEGIES["lora"].build(dict(STRATEGIES["lora"].defaults()), context)
     model = parts.prepare_model(model)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}

@@ -15,7 +15,7 @@ import torch
 
 from continual import ExperimentConfig, ModelConfig, StreamConfig, TrainingConfig, run_experiment
 from continual.run import main
-from continual.training import reseed_global
+from continual.engine.template import reseed_global
 
 from conftest import SYNTHETIC_STREAMS, write_notes
 
@@ -62,14 +62,14 @@ def test_same_seed_twice_gives_identical_metrics(name, scenario, tiny_model_dir,
 def test_reseed_covers_python_numpy_and_torch():
     draws = []
     for _ in range(2):
-        reseed_global(7, 100)
+        reseed_global(7, "experience", 0)
         draws.append((random.random(), float(np.random.rand()), float(torch.rand(1))))
     assert draws[0] == draws[1]
 
 
 def test_deterministic_flag_turns_algorithms_on_for_the_run_only(tiny_model_dir, tmp_path, monkeypatch):
     seen = []
-    import continual.experiment as experiment
+    import continual.engine.loop as experiment
 
     real = experiment.deterministic_algorithms
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from continual import ExperimentConfig, ModelConfig, StreamConfig, TrainingConfig, run_experiment
-from continual import checkpoint
+from continual.state import checkpoint
 from continual.config import RunControl
 from continual.run import main
 from strategies import STRATEGIES

@@ -1,6 +1,7 @@
-"""Comparison plots across saved runs, drawn from metrics.json contents only (STYLE.md rule 10).
+"""Plots drawn from saved results only (metrics.json contents), so any old run can be re-plotted:
+a run's forgetting curve, and the comparison plots across runs.
 
-Every function takes ``groups``: a mapping ``(stream, strategy) -> [metrics dict, ...]`` (one dict
+Every comparison plot takes ``groups``: a mapping ``(stream, strategy) -> [metrics dict, ...]`` (one dict
 per run, as read from its metrics.json) and writes one PNG atomically. Several streams in one
 results folder become facets (one panel, or one block of panels, per stream) in the same file, so
 the file names stay fixed. Colours come from seaborn's colour-blind-safe palette; each strategy
@@ -21,7 +22,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .results import atomic_write
+from ..state.files import atomic_write
 
 Groups = Mapping[tuple, Sequence[dict]]
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
@@ -34,6 +35,31 @@ def _libs():
     from matplotlib.figure import Figure
 
     return pd, sns, Figure
+
+
+def forgetting_curve_png(metrics: dict) -> bytes:
+    """A run's ``forgetting_curve.png``: accuracy on each experience after each training step,
+    one line per experience."""
+    _, sns, Figure = _libs()
+    matrix = metrics["accuracy_matrix"]
+    t = len(matrix)
+    palette = sns.color_palette("colorblind", t)
+    fig = Figure(figsize=(6.4, 4.2), dpi=120)
+    ax = fig.subplots()
+    for j in range(t):
+        steps = list(range(j, t))
+        ax.plot(steps, [matrix[i][j] for i in steps], marker="o", color=palette[j], label=f"experience {j}")
+    ax.set_xticks(range(t))
+    ax.set_xlabel("after training experience")
+    ax.set_ylabel("test accuracy (top-1)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(f"{metrics['strategy']} on {metrics['stream']} (seed {metrics['seed']})")
+    ax.grid(alpha=0.3)
+    ax.legend(title="accuracy on", fontsize="small", loc="best")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
 
 
 def _save(fig, path: Path) -> Path:

@@ -1,20 +1,21 @@
-"""Results files of one run (DESIGN.md section 8), written atomically; plots from saved data."""
+"""The run folder ``OUT/<stream>/<strategy>/seed-<S>/``: its layout, its lock, what it holds
+(a finished run, an interrupted one), and the results files of a finished run
+(``docs/design.md``, "Results")."""
 from __future__ import annotations
 
 import csv
 import errno
 import fcntl
-import io
-import json
 import os
 import platform
 import subprocess
-import tempfile
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
-from .errors import UserError
+from ..errors import UserError
+from .files import atomic_write, read_json, write_json
 
 #: The files of a finished run (metrics.json last: its presence marks the run finished).
 RESULT_FILES = ("config.json", "accuracy_matrix.csv", "forgetting_curve.png", "metrics.json")
@@ -45,75 +46,6 @@ def provenance() -> dict:
         commit = None
     return {"versions": package_versions(), "git_commit": commit, "python": platform.python_version(),
             "platform": platform.platform()}
-
-
-def atomic_write(path: Path, write: Callable[[io.IOBase], None], *, binary: bool = False) -> None:
-    """Write through a temporary file in the same folder, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are shared like any other file
-    try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"newline": "", "encoding": "utf-8"})) as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        _fsync_folder(path.parent)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make a rename durable (the folder entry), where the OS allows opening folders."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def remove_stale_temporaries(run_dir: Path) -> None:
-    """Delete ``.NAME.*.tmp`` files that a killed writer left (only called under the run lock)."""
-    for folder in (Path(run_dir), Path(run_dir) / "checkpoint"):
-        if folder.is_dir():
-            for leftover in folder.glob(".*.tmp"):
-                try:
-                    leftover.unlink()
-                except OSError:
-                    pass
-
-
-def read_json(path: Path) -> Optional[dict]:
-    """The JSON object in ``path``, or None when it is missing or unreadable."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def check_writable(out: str) -> None:
-    """Refuse an output folder that cannot be created or written, without creating anything."""
-    path = Path(out).expanduser()
-    probe = path
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        raise UserError(f"--out {out}: {probe} is a file, not a folder: choose another --out")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise UserError(f"--out {out}: {probe} is not writable: choose another --out or fix its permissions")
 
 
 class RunLock:
@@ -222,10 +154,6 @@ def _read_pid(fd: int) -> Optional[str]:
     return text if text.isdigit() else None
 
 
-def write_json(path: Path, data: dict) -> None:
-    atomic_write(path, lambda h: h.write(json.dumps(data, indent=2, sort_keys=False) + "\n"))
-
-
 def write_matrix_csv(path: Path, matrix) -> None:
     def write(handle):
         writer = csv.writer(handle)
@@ -236,39 +164,63 @@ def write_matrix_csv(path: Path, matrix) -> None:
     atomic_write(path, write)
 
 
-def plot_forgetting_curve(metrics: dict, path: Path) -> None:
-    """Accuracy on each experience after each training step: one line per experience."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    matrix = metrics["accuracy_matrix"]
-    t = len(matrix)
-    palette = sns.color_palette("colorblind", t)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
-    for j in range(t):
-        steps = list(range(j, t))
-        ax.plot(steps, [matrix[i][j] for i in steps], marker="o", color=palette[j], label=f"experience {j}")
-    ax.set_xticks(range(t))
-    ax.set_xlabel("after training experience")
-    ax.set_ylabel("test accuracy (top-1)")
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_title(f"{metrics['strategy']} on {metrics['stream']} (seed {metrics['seed']})")
-    ax.grid(alpha=0.3)
-    ax.legend(title="accuracy on", fontsize="small", loc="best")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    atomic_write(path, lambda h: h.write(buffer.getvalue()), binary=True)
-
-
-def write_run(run_dir: Path, metrics: dict, run_config: dict) -> None:
-    """config.json, metrics.json, accuracy_matrix.csv and forgetting_curve.png under ``run_dir``."""
+def write_run(run_dir: Path, metrics: dict, run_config: dict, figures: dict[str, bytes]) -> None:
+    """config.json, accuracy_matrix.csv, the ``figures`` (file name -> PNG bytes) and, last,
+    metrics.json under ``run_dir``: the presence of metrics.json marks a finished run."""
     run_dir = Path(run_dir)
     write_json(run_dir / "config.json", run_config)
     write_matrix_csv(run_dir / "accuracy_matrix.csv", metrics["accuracy_matrix"])
-    plot_forgetting_curve(metrics, run_dir / "forgetting_curve.png")
-    write_json(run_dir / "metrics.json", metrics)  # last: its presence marks a finished run
+    for name, png in figures.items():
+        atomic_write(run_dir / name, lambda handle, png=png: handle.write(png), binary=True)
+    write_json(run_dir / "metrics.json", metrics)
+
+
+def run_dir_for(out, stream_name: str, strategy: str, seed: int, order: int) -> Path:
+    """``OUT/<stream>/<strategy>/seed-<S>[-order-<k>]``: a run's folder is its identity."""
+    suffix = f"-order-{order}" if order else ""
+    return Path(out) / stream_name / strategy / f"seed-{seed}{suffix}"
+
+
+@dataclass
+class FolderState:
+    """What a run folder holds: a finished run (metrics.json) and/or a checkpoint."""
+
+    run_dir: Path
+    finished: bool
+    stored_identity: Optional[dict]
+    has_checkpoint: bool
+
+    @classmethod
+    def read(cls, run_dir: Path) -> "FolderState":
+        from ..config import config_from_dict, run_identity
+        from .checkpoint import checkpoint_path
+
+        run_dir = Path(run_dir)
+        stored = read_json(run_dir / "config.json")
+        identity = None
+        if stored is not None and isinstance(stored.get("config"), dict):
+            try:
+                identity = run_identity(config_from_dict(stored["config"]).to_dict(),
+                                        stored.get("strategy_hyperparameters") or {})
+            except (UserError, TypeError):
+                identity = {"unreadable": True}
+        return cls(run_dir, (run_dir / "metrics.json").is_file(), identity, checkpoint_path(run_dir).is_file())
+
+    def decide(self, identity: dict, control) -> str:
+        """``'done'``, ``'resume'`` or ``'fresh'`` under ``control`` (a :class:`RunControl`);
+        a UserError when the folder must not be used."""
+        from ..config import identity_differences
+
+        if self.finished and not control.overwrite:
+            if self.stored_identity is not None and self.stored_identity != identity:
+                raise UserError(
+                    f"{self.run_dir} holds a finished run of another configuration (differs in: "
+                    f"{identity_differences(self.stored_identity, identity)}): choose another --out, "
+                    "or add --overwrite to replace it")
+            return "done"
+        if self.has_checkpoint and not control.overwrite:
+            if not control.resume:
+                raise UserError(f"{self.run_dir} holds an interrupted run (its checkpoint/ folder): add --resume "
+                                "to continue it, or --overwrite to start it over")
+            return "resume"
+        return "fresh"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from .errors import UserError
+from ..errors import UserError
 
 LOGGERS = ("tensorboard", "csv", "wandb", "mlflow")
 

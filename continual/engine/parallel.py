@@ -1,7 +1,7 @@
 """Several runs at once: ``python -m continual.run --jobs N`` (strategies x seeds x orders).
 
 Each of ``N`` worker processes (started with ``spawn``, so no torch state is forked) takes one
-run at a time and calls :func:`continual.experiment.run_experiment` on it, with
+run at a time and calls :func:`continual.engine.loop.run_experiment` on it, with
 ``torch.set_num_threads(threads)``: the cores are shared out, not oversubscribed (2 cores and
 ``--jobs 2``: one thread per run). On a CPU the gain is what one process cannot use of its
 threads (Python between kernels, small kernels that do not split well); on this repository's
@@ -26,7 +26,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .errors import UserError, quiet_library_warnings
+from ..errors import UserError, quiet_library_warnings
 
 #: seconds the parent waits for a stopped worker to leave before killing it
 STOP_GRACE_SECONDS = 120.0
@@ -44,14 +44,14 @@ def threads_per_job(jobs: int, available: Optional[int] = None) -> int:
 
 def _worker(worker_id: int, threads: int, tasks, reports) -> None:
     """A worker's life: take (index, config) from ``tasks`` until ``None``; report on ``reports``."""
-    from .run import raise_terminated
+    from ..state.signals import raise_terminated
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent coordinates the stop
     signal.signal(signal.SIGTERM, raise_terminated)
     try:
         import torch
 
-        from .experiment import run_experiment
+        from .loop import run_experiment
 
         quiet_library_warnings()
         torch.set_num_threads(threads)

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import os
 import random
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -33,8 +31,8 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from .errors import UserError
-from .results import _fsync_folder
+from ..errors import UserError
+from .files import atomic_write
 
 FORMAT = "continual-medical-checkpoint"
 FORMAT_VERSION = 1
@@ -89,22 +87,10 @@ def save(run_dir: Path, payload: dict) -> Path:
 
     The file is private (mode 0600): replay buffers hold token ids of the training texts.
     """
-    folder = Path(run_dir) / FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
+    path = Path(run_dir) / FOLDER / FILE
     payload = {**payload, "digest": digest(payload)}
-    fd, tmp = tempfile.mkstemp(prefix=f".{FILE}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, folder / FILE)
-        _fsync_folder(folder)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return folder / FILE
+    atomic_write(path, lambda handle: torch.save(payload, handle), binary=True, private=True)
+    return path
 
 
 def load(run_dir: Path) -> dict:
@@ -128,7 +114,7 @@ def load(run_dir: Path) -> dict:
 
 def check_meta(meta: dict, expected: dict, path: Path) -> None:
     """Refuse a checkpoint whose configuration, versions, device or data differ from this run."""
-    from .config import identity_differences
+    from ..config import identity_differences
 
     fix = "resume with the original command and environment, or add --overwrite to start over"
     if meta.get("identity") != expected["identity"]:
@@ -246,7 +232,7 @@ def _dataset_in(saved: dict):
     from avalanche.benchmarks.utils.classification_dataset import _make_taskaware_classification_dataset
     from avalanche.benchmarks.utils.utils import concat_datasets
 
-    from .benchmark import PackedTextDataset
+    from ..engine.benchmark import PackedTextDataset
 
     if saved is None or saved["n"] == 0:
         return concat_datasets([])
@@ -682,7 +668,7 @@ def _template_kind(strategy) -> str:
         raise NotCapturable("JointTraining (it trains once)")
     if isinstance(strategy, DER):
         return "der"
-    # continual.training.text_template subclasses the strategy's template: look at that one
+    # continual.engine.template.text_template subclasses the strategy's template: look at that one
     base = type(strategy).__bases__[0] if type(strategy).__name__.startswith("Text") else type(strategy)
     if base is Cumulative:
         return "cumulative"  # its dataset is the union of the finished experiences

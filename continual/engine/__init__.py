@@ -1,0 +1,4 @@
+"""One run: assemble it from its configuration (:mod:`.assemble`), the loop over experiences
+(:mod:`.loop`), the Avalanche template (:mod:`.template`), the benchmark built from a tokenized
+stream (:mod:`.benchmark`), experiment loggers (:mod:`.loggers`), and the executor of many runs
+(:mod:`.parallel`). Importing this package is cheap; the modules import torch and Avalanche."""

@@ -1,0 +1,257 @@
+"""Assembling one run from its configuration: the device, the stream (and its other orders), the
+strategy's hyperparameters, torch's determinism switch, and the model and Avalanche strategy."""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from ..config import ExperimentConfig
+from ..errors import UserError, closest
+
+
+def resolve_device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was given but no CUDA device is available: use --device cpu or auto")
+    return torch.device(name)
+
+
+def load_stream(config: ExperimentConfig):
+    """The configured stream: a built-in one, or ``--data`` arranged into ``--scenario``."""
+    import warnings as _warnings
+
+    from streams import BUILTIN_STREAMS, DataError, build_stream, load_source
+
+    sc = config.stream
+    try:
+        with _warnings.catch_warnings(record=True) as caught:
+            _warnings.simplefilter("always", UserWarning)
+            if sc.data is not None:
+                table = load_source(sc.data, text_col=sc.text_col, label_col=sc.label_col,
+                                    domain_col=sc.domain_col, task_col=sc.task_col,
+                                    group_col=sc.group_col, split_col=sc.split_col,
+                                    label_names=sc.label_names)
+                stream = build_stream(table, scenario=sc.scenario, seed=config.seed, n_experiences=sc.experiences,
+                                      train_per_class=sc.train_per_class, test_per_class=sc.test_per_class,
+                                      val_per_class=sc.val_per_class, shots=sc.shots, class_order=sc.class_order,
+                                      domain_order=sc.domain_order, task_order=sc.task_order, name=sc.name)
+            else:
+                if sc.stream not in BUILTIN_STREAMS:
+                    raise UserError(f"unknown stream {sc.stream!r}{closest(sc.stream, BUILTIN_STREAMS)}: see --list-streams")
+                stream = BUILTIN_STREAMS[sc.stream].build(
+                    seed=config.seed, n_experiences=sc.experiences, train_per_class=sc.train_per_class,
+                    test_per_class=sc.test_per_class, class_order=sc.class_order,
+                    val_per_class=sc.val_per_class, shots=sc.shots,
+                )
+        for warning in caught:  # few-shot shortfalls and the like: one line each, no text
+            print(f"warning: {warning.message}", file=sys.stderr)
+        return stream
+    except (DataError, ValueError) as err:
+        raise UserError(str(err)) from None
+
+
+def reorder(config: ExperimentConfig, stream):
+    """Order ``config.order`` > 0: the same stream with its experiences in another seeded order
+    (classes for class-incremental, domain or task values otherwise)."""
+    import dataclasses
+
+    from streams.seeds import numpy_rng
+
+    rng = numpy_rng(config.seed, "other-order", config.order)
+    sc = config.stream
+    if stream.scenario == "class":
+        classes = sorted(c for e in stream.experiences for c in e.classes)
+        order = [classes[i] for i in rng.permutation(len(classes))]
+        if sc.data is not None:  # user data: class_order takes label values or names
+            order = [stream.class_names[c] for c in order]
+        changed = dataclasses.replace(sc, class_order=order)
+    elif sc.data is None:
+        raise UserError(f"--orders > 1 on the built-in {stream.scenario}-incremental stream {stream.name} "
+                        "is not available: its experiences have a fixed meaning (chapters, views)")
+    else:
+        key = "domains" if stream.scenario == "domain" else "tasks"
+        values = list(stream.extra[key])
+        permuted = [values[i] for i in rng.permutation(len(values))]
+        changed = dataclasses.replace(sc, **{f"{key[:-1]}_order": permuted})
+    return load_stream(dataclasses.replace(config, stream=changed))
+
+
+def default_head(scenario: str) -> str:
+    return {"class": "incremental", "domain": "incremental", "task": "multi"}[scenario]
+
+
+def hyperparameters(config: ExperimentConfig) -> dict:
+    """Every component's resolved hyperparameters (defaults, then ``--set`` values)."""
+    from strategies import parse_strategy, resolve_params
+
+    _, components = parse_strategy(config.strategy)
+    return {name: resolve_params(name, config.strategy_params.get(name, {})) for name in components}
+
+
+@contextlib.contextmanager
+def deterministic_algorithms(enabled: bool, device):
+    """torch's deterministic algorithms for the duration of a run, restored afterwards."""
+    import torch
+
+    if not enabled:
+        yield
+        return
+    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+              torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    workspace = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    if device.type == "cuda" and workspace is None:
+        # cuBLAS is only deterministic with a fixed workspace (CUDA docs, "Reproducibility")
+        os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    try:
+        yield
+    except RuntimeError as err:
+        if "deterministic" in str(err):
+            first = str(err).strip().splitlines()[0]
+            raise UserError(f"--deterministic: {first[:200]}; run without --deterministic") from None
+        raise
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[2], before[3]
+        if workspace is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+
+
+
+
+def check_scenario(components: Sequence[str], stream) -> None:
+    """Refuse a strategy that does not support the stream's scenario, before anything is built."""
+    from strategies import STRATEGIES
+
+    for name in components:
+        if stream.scenario not in STRATEGIES[name].scenarios:
+            raise UserError(
+                f"strategy {name!r} does not support the {stream.scenario}-incremental scenario of "
+                f"stream {stream.name!r} (it supports: {', '.join(STRATEGIES[name].scenarios)})")
+
+
+@dataclass
+class Assembled:
+    """Everything a run trains and measures with, built from its configuration."""
+
+    packed: Any  # engine.benchmark.PackedStream
+    benchmark: Any  # Avalanche benchmark: train_stream, test_stream[, valid_stream]
+    head: str
+    strategy: Any  # the Avalanche template instance
+    collector: Any  # evaluation.predictions.PredictionCollector
+    loggers: list
+    trains_once: bool
+
+    @property
+    def has_validation(self) -> bool:
+        return hasattr(self.benchmark, "valid_stream")
+
+
+def strategy_context(config: ExperimentConfig, stream, tokenizer):
+    """What a strategy's builder may read about the run (no texts)."""
+    from strategies import StrategyContext
+
+    descriptions = stream.class_descriptions or stream.class_names
+    if stream.scenario == "task":
+        descriptions = [e.label_names or [str(c) for c in e.classes] for e in stream.experiences]
+    return StrategyContext(batch_size=config.training.batch_size, n_classes=stream.n_classes, seed=config.seed,
+                           tokenizer=tokenizer, class_descriptions=descriptions)
+
+
+def load_encoder(config: ExperimentConfig):
+    """The configured encoder and tokenizer; a model that is not found gets a suggestion."""
+    from ..config import model_suggestion
+    from ..model import load_encoder_and_tokenizer
+
+    try:
+        return load_encoder_and_tokenizer(config.model.model)
+    except UserError as err:
+        hint = model_suggestion(config.model.model) if config.model.model else ""
+        raise UserError(f"{err}{hint}") from None
+
+
+def build_parts(components: Sequence[str], params: dict, context, model):
+    """The strategy's components built into one list of plugins and one template; returns
+    (model, plugins, template, template_kwargs, trains_once)."""
+    from strategies import STRATEGIES
+
+    plugins, template, template_kwargs, trains_once = [], None, {}, False
+    for name in components:
+        parts = STRATEGIES[name].build(params[name], context)
+        if parts.prepare_model is not None:  # may add plugins that need the final model
+            model = parts.prepare_model(model)
+        plugins.extend(parts.plugins)
+        template = parts.template or template
+        template_kwargs.update(parts.template_kwargs)
+        trains_once = trains_once or parts.trains_once
+    return model, plugins, template, template_kwargs, trains_once
+
+
+def make_evaluator(config: ExperimentConfig, run_dir: Optional[Path], run_name: str):
+    """Avalanche's evaluation plugin (accuracy and loss) with the configured loggers, which
+    write only when the run has a folder."""
+    from avalanche.evaluation.metrics import accuracy_metrics, loss_metrics
+    from avalanche.training.plugins import EvaluationPlugin
+
+    with warnings.catch_warnings():  # "no loggers": the run reads its metrics itself
+        warnings.simplefilter("ignore")
+        loggers = []
+        if config.log and run_dir is not None:
+            from .loggers import make_loggers
+
+            loggers = make_loggers(config.log, run_dir, run_name)
+        return EvaluationPlugin(accuracy_metrics(experience=True, stream=True),
+                                loss_metrics(epoch=True, stream=True), loggers=loggers), loggers
+
+
+def assemble(config: ExperimentConfig, stream, *, device, params: dict, components: Sequence[str],
+             run_dir: Optional[Path], progress: bool, extra_plugins: Sequence = ()) -> Assembled:
+    """Tokenize the stream, build the model and the Avalanche strategy with its plugins."""
+    import torch
+    from avalanche.training.templates import SupervisedTemplate
+
+    from streams.seeds import derived_seed
+    from streams.tokenization import default_cache_dir
+
+    from ..evaluation.predictions import PredictionCollector
+    from ..model import build_model
+    from .benchmark import make_benchmark, tokenize_stream
+    from .template import Progress, make_optimizer, text_template
+
+    encoder, tokenizer = load_encoder(config)
+    cache_dir = None if config.stream.no_cache else Path(config.stream.cache_dir or default_cache_dir())
+    packed = tokenize_stream(stream, tokenizer, max_length=config.stream.max_length, cache_dir=cache_dir)
+    print(f"   {packed.truncated_share:.1%} of texts truncated at {config.stream.max_length} tokens "
+          f"(padded length {packed.length})", file=sys.stderr)
+    benchmark = make_benchmark(stream, packed)
+    head = config.model.head or default_head(stream.scenario)
+    torch.manual_seed(derived_seed(config.seed, "model-init"))
+    model = build_model(encoder, head=head, n_classes=stream.n_classes, pooling=config.model.pooling,
+                        precision=config.training.precision)
+    context = strategy_context(config, stream, tokenizer)
+    model, plugins, template, template_kwargs, trains_once = build_parts(components, params, context, model)
+    optimizer = make_optimizer(model.parameters(), lr=config.training.lr, weight_decay=config.training.weight_decay)
+    collector = PredictionCollector()
+    if config.training.early_stopping:
+        from avalanche.training.plugins import EarlyStoppingPlugin
+
+        # Avalanche watches the stream accuracy of the current experience's validation split
+        plugins.append(EarlyStoppingPlugin(config.training.patience, "valid_stream", mode="max"))
+    evaluator, loggers = make_evaluator(config, run_dir, f"{stream.name}/{config.strategy}/seed-{config.seed}")
+    arguments = dict(
+        model=model, optimizer=optimizer, criterion=torch.nn.CrossEntropyLoss(),
+        train_mb_size=config.training.batch_size, train_epochs=config.training.epochs,
+        eval_mb_size=config.training.eval_batch_size, device=device,
+        plugins=[*plugins, collector, Progress(progress), *extra_plugins], evaluator=evaluator,
+        eval_every=1 if config.training.early_stopping else -1, **template_kwargs)
+    strategy = text_template(template or SupervisedTemplate, config.seed)(**arguments)
+    return Assembled(packed, benchmark, head, strategy, collector, loggers, trains_once)

@@ -1,0 +1,1 @@
+"""Reports drawn from saved results only: plots (:mod:`.plots`)."""
