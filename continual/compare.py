@@ -28,13 +28,11 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np
 
 from .errors import ArgumentParser, UserError, exit_code
+from .report.summary import NO_FORGETTING
 from .state.files import atomic_write
 
 PathLike = Union[str, os.PathLike]
 
-# Strategies for which forgetting and backward transfer are not meaningful: ``joint`` trains once on
-# the union of all experiences (T identical rows), ``zero-shot`` never trains.
-NO_FORGETTING = frozenset({"joint", "zero-shot"})
 REFERENCE_DIR = "reference"
 RUN_FOLDER = re.compile(r"^seed-(?P<seed>-?\d+)(?:-order-(?P<order>\d+))?$")
 SCENARIO_NAMES = {"class": "class-incremental", "domain": "domain-incremental", "task": "task-incremental"}

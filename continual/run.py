@@ -240,27 +240,6 @@ def list_strategies() -> str:
     return "\n\n".join(describe(spec) for spec in STRATEGIES.values())
 
 
-def summary_table(results) -> str:
-    """One line per run. Forgetting and BWT show n/a for joint and zero-shot, as in
-    ``continual.compare``'s tables (metrics.json keeps the numbers its matrix gives)."""
-    from .compare import NO_FORGETTING
-
-    def fmt(value, applies=True):
-        return "n/a" if value is None or not applies else f"{value:.3f}"
-
-    header = f"{'strategy':<18} {'seed':>4} {'order':>5} {'ACC':>6} {'forget':>7} {'BWT':>7} {'FWT':>6} {'learnACC':>8} {'train s':>8} {'peak MB':>8}"
-    lines = [header, "-" * len(header)]
-    for r in results:
-        m = r.metrics
-        forgets = m["strategy"] not in NO_FORGETTING
-        lines.append(
-            f"{m['strategy']:<18} {m['seed']:>4} {m['order']:>5} {fmt(m['average_accuracy']):>6} "
-            f"{fmt(m['forgetting'], forgets):>7} {fmt(m['bwt'], forgets):>7} {fmt(m['fwt']):>6} {fmt(m['learning_accuracy']):>8} "
-            f"{sum(m['train_seconds']):>8.1f} {m['peak_rss_mb']:>8.0f}"
-        )
-    return "\n".join(lines)
-
-
 def preflight(configs: list[ExperimentConfig]) -> str:
     """Everything that can be refused before a run starts: the output folder, the model folder,
     the device, the stream, and each run folder (another run busy in it, another configuration
@@ -335,6 +314,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(list_streams())
             return 0
         from .engine.loop import run_experiment
+        from .report.summary import summary_table
 
         confine_library_files(configs[0].stream.cache_dir)
         stream_name = preflight(configs)
@@ -349,7 +329,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             outcome = run_parallel(configs, args.jobs, describe=describe)
             results = [r for r in outcome.results if r is not None]
             if results:
-                print(summary_table(results))
+                print(summary_table([r.metrics for r in results]))
             if outcome.crash:
                 print(outcome.crash.rstrip(), file=sys.stderr)
                 return 1
@@ -363,7 +343,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if not result.skipped:
                 print(f"   wrote {result.run_dir}", file=sys.stderr)
             results.append(result)
-        print(summary_table(results))
+        print(summary_table([r.metrics for r in results]))
         return 0
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)

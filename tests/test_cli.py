@@ -170,14 +170,11 @@ def test_avalanche_deprecations_are_dropped_other_warnings_kept():
 
 
 def test_summary_table_shows_no_forgetting_for_zero_shot_and_joint_as_compare_does():
-    from types import SimpleNamespace
-
-    from continual.run import summary_table
+    from continual.report.summary import summary_table
 
     def run(strategy):
-        return SimpleNamespace(metrics={"strategy": strategy, "seed": 0, "order": 0, "average_accuracy": 0.45,
-                                        "forgetting": 0.094, "bwt": -0.094, "fwt": None,
-                                        "learning_accuracy": 0.5, "train_seconds": [1.0], "peak_rss_mb": 100.0})
+        return {"strategy": strategy, "seed": 0, "order": 0, "average_accuracy": 0.45, "forgetting": 0.094,
+                "bwt": -0.094, "fwt": None, "learning_accuracy": 0.5, "train_seconds": [1.0], "peak_rss_mb": 100.0}
 
     lines = summary_table([run("naive"), run("zero-shot"), run("joint")]).splitlines()[2:]
     assert "0.094" in lines[0] and "-0.094" in lines[0]
