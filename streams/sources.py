@@ -248,14 +248,24 @@ def _read(data: str, *, label_col: str) -> tuple[list[_Piece], str, dict]:
         if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
             return _read_saved_dataset(path, data, label_col)
         return _read_folder(path, data)
-    if _looks_like_path(data):
+    if looks_like_path(data):
         raise DataError(f"file or folder {data!r} not found: check the --data path")
     return _read_hub_dataset(data, label_col)
 
 
-def _looks_like_path(data: str) -> bool:
-    return (Path(data).suffix.lower() in FORMATS or data.startswith((".", "~", os.sep))
-            or data.count("/") > 1 or os.sep != "/" and os.sep in data)
+def looks_like_path(name: str) -> bool:
+    """Whether ``name`` (a ``--data`` or ``--model`` value) means a local path rather than a
+    Hugging Face name, so that a missing path is reported as missing instead of sent to the hub.
+
+    Hub names are ``name`` or ``org/name`` and start with a letter or digit, so a path is a name
+    that starts with '.', '~' or the path separator, holds a backslash on Windows, ends in a
+    data-file suffix, holds more than one '/', or is ``org/name`` where ``org`` is a local folder.
+    """
+    if name.startswith((".", "~", "/", os.sep)) or os.sep != "/" and os.sep in name:
+        return True
+    if Path(name).suffix.lower() in FORMATS or name.count("/") > 1:
+        return True
+    return "/" in name and Path(name.split("/")[0]).expanduser().is_dir()
 
 
 def _stem(path: Path) -> str:

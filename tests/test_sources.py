@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from streams import DataError
-from streams.sources import UNKNOWN_LICENCE, load_source
+from streams.sources import UNKNOWN_LICENCE, load_source, looks_like_path
 
 from conftest import CLASS_WORDS, synthetic_records
 
@@ -161,6 +161,19 @@ def test_blank_texts_and_missing_labels_are_dropped_and_counted(tmp_path):
     assert len(table) == len(frame) - 5
     assert table.class_names == [str(i) for i in range(6)]
     assert any("3 rows dropped: blank texts" == n for n in table.notes)
+
+
+@pytest.mark.parametrize("name, is_path", [
+    ("/data/notes.csv", True), ("./model", True), ("../model", True), (".", True),
+    ("~/notes", True), ("notes.csv", True), ("notes.JSONL", True), ("a/b/c", True),
+    ("local/model", True),  # 'local' is a folder in the working directory
+    ("bert-base-uncased", False), ("someone/mtsamples", False),
+    ("sentence-transformers/all-MiniLM-L6-v2", False), ("Qwen/Qwen2.5-0.5B", False),
+])
+def test_looks_like_path(tmp_path, monkeypatch, name, is_path):
+    (tmp_path / "local").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert looks_like_path(name) is is_path
 
 
 # --- bad data: one line, the problem and the fix, no input text ------------------------------------
