@@ -274,3 +274,67 @@ def test_builtin_streams_take_validation_shots_and_fewer_experiences():
         BUILTIN_STREAMS["icd10cm-blocks"].build(seed=0, n_experiences=18)
     with pytest.raises(DataError, match="class scenario only"):
         BUILTIN_STREAMS["icd10cm-views"].build(seed=0, class_order=[1, 0])
+
+
+# --- the draws: a stream's texts and labels are pinned, so a refactor that moves a draw fails -------
+
+
+def digest(stream) -> str:
+    """A hash of what a stream holds (sizes, notes, extra, every text and label) but its card,
+    which names the file and its date."""
+    import hashlib
+    import json
+
+    summary = {k: v for k, v in stream.summary().items() if k != "card"}
+    content = [summary, stream.class_names, stream.class_descriptions]
+    for e in stream.experiences:
+        content.append([e.train_texts, e.train_labels, e.val_texts, e.val_labels, e.test_texts,
+                        e.test_labels, e.label_names])
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def pinned_streams(tmp_path):
+    """One stream per path through build_stream: class order drawn, split with validation,
+    few-shot, domain, task, groups, and an existing split with capped and held-out sides."""
+    frame = notes_frame(per_class=24)
+    twins = frame.iloc[[0, 1]].assign(diagnosis="migraine")  # two texts with two labels
+    frame = pd.concat([frame, twins, frame.iloc[[50, 70]]], ignore_index=True)  # and two repeats
+    frame["part"] = ["test" if i % 4 == 0 else "validation" if i % 7 == 0 else "train"
+                     for i in range(len(frame))]
+    plain = table_of(tmp_path, frame, name="plain")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield "class", build_stream(plain, scenario="class", seed=3, n_experiences=None,
+                                    val_per_class=2, **SIZES)
+        yield "shots", build_stream(plain, scenario="class", seed=5, n_experiences=3,
+                                    val_per_class=1, shots=4, **SIZES)
+    yield "domain", build_stream(table_of(tmp_path, frame, name="d", domain_col="hospital"),
+                                 scenario="domain", seed=2, n_experiences=None, val_per_class=1,
+                                 **SIZES)
+    yield "task", build_stream(table_of(tmp_path, frame, name="t", task_col="hospital"),
+                               scenario="task", seed=1, n_experiences=2, **SIZES)
+    yield "groups", build_stream(table_of(tmp_path, frame, name="g", group_col="patient"),
+                                 scenario="class", seed=1, n_experiences=2, val_per_class=2, **SIZES)
+    split = table_of(tmp_path, frame, name="s", split_col="part")
+    yield "given-split", build_stream(split, scenario="class", seed=4, n_experiences=2,
+                                      train_per_class=9, test_per_class=2, val_per_class=1)
+    no_val = table_of(tmp_path, frame.assign(part=frame["part"].replace("validation", "train")),
+                      name="s2", split_col="part")
+    yield "held-out-val", build_stream(no_val, scenario="class", seed=4, n_experiences=2,
+                                       train_per_class=9, test_per_class=2, val_per_class=2)
+
+
+#: digests of :func:`pinned_streams`; a change here changes every run's data, so it is a new
+#: result, never a refactor
+PINNED = {"class": "f15e4b869e44f938", "shots": "619adb716a4ea712", "domain": "ec11378673c49cda",
+          "task": "7bbe81f732b1bc1a", "groups": "b65fc98a4ca7dcc6", "given-split": "f053452839f1e69e",
+          "held-out-val": "378e82bc131b77c2"}
+
+
+def test_streams_are_pinned(tmp_path):
+    assert {name: digest(stream) for name, stream in pinned_streams(tmp_path)} == PINNED
+
+
+def test_builtin_streams_are_pinned(blocks, views):
+    assert digest(blocks) == "ca68512267b5e7fd"
+    assert digest(views) == "157624ff11b7b2da"

@@ -5,6 +5,7 @@ from streams.registry import BUILTIN_STREAMS
 from streams.splits import split_classes, stratified_split
 
 from conftest import synthetic_records, synthetic_stream
+from test_scenarios import digest
 
 
 def test_split_classes_keeps_every_class_once():
@@ -60,6 +61,10 @@ def test_icd10cm_chapters_no_text_in_train_and_test(chapters):
     for e in chapters.experiences:
         for t, y in zip(e.train_texts + e.test_texts, e.train_labels + e.test_labels):
             assert labelled.setdefault(t, y) == y
+
+
+def test_icd10cm_chapters_is_pinned(chapters):
+    assert digest(chapters) == "c65dec758f19f89a"  # every text and label of the default stream
 
 
 def test_icd10cm_chapters_deterministic_and_seeded(chapters):
