@@ -67,3 +67,33 @@ def test_summarize_nulls_fwt_when_undefined():
 def test_non_square_matrix_is_refused():
     with pytest.raises(ValueError):
         metrics.average_accuracy([[0.1, 0.2]])
+
+
+# Published variants (shown by continual.compare --metric-variant), on a hand-written matrix.
+HAND_MATRIX = [[0.9, 0.1, 0.0], [0.6, 0.8, 0.2], [0.5, 0.7, 0.9]]
+
+
+def test_avalanche_forgetting_is_minus_bwt_not_chaudhry():
+    matrix = copy.deepcopy(HAND_MATRIX)
+    assert metrics.avalanche_forgetting(matrix) == pytest.approx(((0.9 - 0.5) + (0.8 - 0.7)) / 2)
+    assert metrics.avalanche_forgetting(matrix) == pytest.approx(-metrics.bwt(matrix))
+    # max over i <= T-2 is on the diagonal here, so Chaudhry's forgetting agrees
+    assert metrics.forgetting(matrix) == pytest.approx(((0.9 - 0.5) + (0.8 - 0.7)) / 2)
+    assert matrix == HAND_MATRIX  # input untouched
+    # where the maximum is not on the diagonal, Chaudhry's forgetting and Avalanche's differ
+    peaked = [[0.5, 0.0, 0.0], [0.9, 0.8, 0.0], [0.4, 0.6, 0.9]]
+    assert metrics.forgetting(peaked) == pytest.approx(((0.9 - 0.4) + (0.8 - 0.6)) / 2)
+    assert metrics.avalanche_forgetting(peaked) == pytest.approx(((0.5 - 0.4) + (0.8 - 0.6)) / 2)
+
+
+def test_diaz_rodriguez_bwt_averages_every_earlier_pair():
+    matrix = copy.deepcopy(HAND_MATRIX)
+    pairs = (0.6 - 0.9) + (0.5 - 0.9) + (0.7 - 0.8)  # (i, j) = (1, 0), (2, 0), (2, 1)
+    assert metrics.diaz_rodriguez_bwt(matrix) == pytest.approx(pairs / 3)
+    assert metrics.diaz_rodriguez_bwt(R) != pytest.approx(metrics.bwt(R))  # not the final row only
+    assert matrix == HAND_MATRIX
+
+
+def test_variants_undefined_for_one_experience():
+    assert metrics.avalanche_forgetting([[0.7]]) is None
+    assert metrics.diaz_rodriguez_bwt([[0.7]]) is None

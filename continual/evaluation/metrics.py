@@ -13,9 +13,15 @@ References
   Representation Learning. CVPR. (average incremental accuracy)
 - Riemer, M. et al. (2019). Learning to Learn without Forgetting by Maximizing Transfer and
   Minimizing Interference. ICLR. (learning accuracy)
+- Lomonaco, V. et al. (2021). Avalanche: an End-to-End Library for Continual Learning. CVPR
+  Workshops. (Avalanche's forgetting, a variant shown beside ours)
+- Díaz-Rodríguez, N., Lomonaco, V., Filliat, D. & Maltoni, D. (2018). Don't forget, there is more
+  than forgetting: new metrics for Continual Learning. NeurIPS Continual Learning Workshop,
+  arXiv:1810.13166. (BWT over all pairs, a variant shown beside ours)
 
 Beware: Avalanche's metric called "forgetting" is ``R[j][j] - R[T-1][j]`` (= -BWT per
-experience), not Chaudhry's max-based forgetting computed here.
+experience), not Chaudhry's max-based forgetting of :func:`forgetting`; it is available as
+:func:`avalanche_forgetting` for comparison with papers that report it (docs/design.md, Metrics).
 """
 from __future__ import annotations
 
@@ -113,3 +119,37 @@ def summarize(
             "fwt": fwt_per_experience(matrix, initial_accuracy) if fwt_defined else None,
         },
     }
+
+
+# Published variants that differ from the definitions above: metrics.json never holds them;
+# ``continual.compare --metric-variant`` shows them beside ours for readers of other papers.
+
+def avalanche_forgetting(matrix: Matrix) -> Optional[float]:
+    """Avalanche's stream forgetting: mean over j < T-1 of ( R[j][j] - R[T-1][j] ).
+
+    The accuracy right after learning experience j minus the final accuracy on it, averaged over
+    every experience but the last (Lomonaco et al. 2021; code:
+    ``avalanche/evaluation/metrics/forgetting_bwt.py``, ``StreamForgetting``). It equals -BWT of
+    Lopez-Paz & Ranzato (2017), not Chaudhry et al.'s (2018) max-based :func:`forgetting`.
+    None for T = 1.
+    """
+    r = _as_square(matrix)
+    t = len(r)
+    if t < 2:
+        return None
+    return float(np.mean([r[j, j] - r[t - 1, j] for j in range(t - 1)]))
+
+
+def diaz_rodriguez_bwt(matrix: Matrix) -> Optional[float]:
+    """BWT over all pairs: sum_{i=1}^{T-1} sum_{j<i} ( R[i][j] - R[j][j] ) / ( T(T-1)/2 ).
+
+    Díaz-Rodríguez et al. (2018). Unlike Lopez-Paz & Ranzato's :func:`bwt`, which looks only at
+    the final row, it averages the change on every earlier experience after every later training
+    step. None for T = 1.
+    """
+    r = _as_square(matrix)
+    t = len(r)
+    if t < 2:
+        return None
+    total = sum(r[i, j] - r[j, j] for i in range(1, t) for j in range(i))
+    return float(total / (t * (t - 1) / 2))
