@@ -1,0 +1,196 @@
+"""Runs to table rows: one row per (stream, strategy), each metric as mean, std and a 95%
+confidence interval over seeds and class orders, and the best value per column and stream marked.
+
+The metric values come from metrics.json as stored; the two published variants are computed
+from the stored matrix by :mod:`continual.evaluation.metrics` (docs/design.md, Metrics).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from ..evaluation.metrics import avalanche_forgetting, diaz_rodriguez_bwt
+from .runs import Run
+from .summary import NO_FORGETTING
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics over seeds and orders
+# ---------------------------------------------------------------------------------------------
+
+def t_critical_975(df: int) -> float:
+    """t_{0.975, df}: the two-sided 95% Student-t critical value for ``df`` degrees of freedom."""
+    if df < 1:
+        raise ValueError("degrees of freedom must be >= 1")
+    from scipy.stats import t  # imported here: the command line checks its arguments first
+
+    return float(t.ppf(0.975, df))
+
+
+def describe(values: Sequence[Optional[float]]) -> dict:
+    """Mean, std (ddof=1), 95% CI half-width (t-distribution) and count of the non-null values.
+
+    With no values every field is None (n/a); with one value std and CI are None.
+    """
+    present = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    n = len(present)
+    if n == 0:
+        return {"mean": None, "std": None, "ci95": None, "n": 0}
+    mean = float(np.mean(present))
+    if n == 1:
+        return {"mean": mean, "std": None, "ci95": None, "n": 1}
+    std = float(np.std(present, ddof=1))
+    return {"mean": mean, "std": std, "ci95": t_critical_975(n - 1) * std / math.sqrt(n), "n": n}
+
+
+# ---------------------------------------------------------------------------------------------
+# Columns
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Column:
+    """One metric column: its CSV stem, display label, which way is better, format and source."""
+
+    key: str
+    label: str
+    higher_is_better: bool
+    unit: str  # "fraction" | "seconds" | "MB" | "count"
+    extract: Callable[[Run], Optional[float]]
+    definition: str
+    forgetting_like: bool = False  # n/a for strategies without forgetting (joint, zero-shot)
+
+
+def _key(name: str) -> Callable[[Run], Optional[float]]:
+    def get(run: Run) -> Optional[float]:
+        value = run.metrics.get(name)
+        return None if value is None else float(value)
+    return get
+
+
+def _train_seconds(run: Run) -> Optional[float]:
+    seconds = run.metrics.get("train_seconds")
+    return None if seconds is None else float(sum(seconds))
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("ACC", "ACC", True, "fraction", _key("average_accuracy"),
+           "average accuracy after the last experience, mean_j R[T-1][j] (Lopez-Paz & Ranzato 2017)"),
+    Column("macro_F1", "macro-F1", True, "fraction", _key("macro_f1"),
+           "macro-averaged F1 over all classes after the last experience"),
+    Column("AIA", "avg. incr. acc.", True, "fraction", _key("average_incremental_accuracy"),
+           "average incremental accuracy, mean_i mean_{j<=i} R[i][j] (Rebuffi et al. 2017)"),
+    Column("forgetting", "forgetting", False, "fraction", _key("forgetting"),
+           "mean_{j<T-1} (max_{i in j..T-2} R[i][j] - R[T-1][j]) (Chaudhry et al. 2018)",
+           forgetting_like=True),
+    Column("BWT", "BWT", True, "fraction", _key("bwt"),
+           "backward transfer, mean_{j<T-1} (R[T-1][j] - R[j][j]) (Lopez-Paz & Ranzato 2017)",
+           forgetting_like=True),
+    Column("FWT", "FWT", True, "fraction", _key("fwt"),
+           "forward transfer, mean_{j>=1} (R[j-1][j] - b[j]) (Lopez-Paz & Ranzato 2017); n/a in "
+           "class-incremental runs, where R[i][j>i] = 0 by construction"),
+    Column("LA", "learning acc.", True, "fraction", _key("learning_accuracy"),
+           "learning accuracy, mean_j R[j][j] (Riemer et al. 2019)"),
+    Column("train_time_s", "train time (s)", False, "seconds", _train_seconds,
+           "wall-clock training time summed over experiences, seconds"),
+    Column("peak_memory_MB", "peak memory (MB)", False, "MB", _key("peak_rss_mb"),
+           "peak resident memory of the run, MB"),
+    Column("trainable_params", "trainable params", False, "count", _key("trainable_parameters"),
+           "number of trainable parameters"),
+)
+
+VARIANT_COLUMNS: dict[str, Column] = {  # inserted right after the column of the same name
+    "forgetting": Column(
+        "forgetting_avalanche", "forgetting (Avalanche)", False, "fraction",
+        lambda run: avalanche_forgetting(run.accuracy_matrix),
+        "Avalanche's forgetting, mean_{j<T-1} (R[j][j] - R[T-1][j]) = -BWT (Lomonaco et al. 2021, "
+        "avalanche/evaluation/metrics/forgetting_bwt.py)", forgetting_like=True),
+    "BWT": Column(
+        "BWT_diaz_rodriguez", "BWT (Díaz-Rodríguez)", True, "fraction",
+        lambda run: diaz_rodriguez_bwt(run.accuracy_matrix),
+        "BWT over all pairs, sum_{i>=1} sum_{j<i} (R[i][j] - R[j][j]) / (T(T-1)/2) (Díaz-Rodríguez "
+        "et al. 2018, \"Don't forget, there is more than forgetting\")", forgetting_like=True),
+}
+
+
+def table_columns(metric_variant: bool = False) -> list[Column]:
+    """The metric columns in display order, with the variants beside their counterparts."""
+    columns = []
+    for column in COLUMNS:
+        columns.append(column)
+        if metric_variant and column.key in VARIANT_COLUMNS:
+            columns.append(VARIANT_COLUMNS[column.key])
+    return columns
+
+
+# ---------------------------------------------------------------------------------------------
+# Rows
+# ---------------------------------------------------------------------------------------------
+
+def strategy_sort_key(strategy: str) -> tuple:
+    """``naive`` (the lower bound) first, ``joint`` (the upper bound) last, the rest by name."""
+    return (0 if strategy == "naive" else 2 if strategy == "joint" else 1, strategy)
+
+
+def group_runs(runs: Sequence[Run]) -> dict[tuple[str, str], list[Run]]:
+    """Runs by (stream, strategy): streams by name, strategies naive first and joint last;
+    inside a group by (seed, order)."""
+    groups: dict[tuple[str, str], list[Run]] = {}
+    for run in runs:
+        groups.setdefault((run.stream, run.strategy), []).append(run)
+    ordered = sorted(groups, key=lambda k: (k[0], strategy_sort_key(k[1])))
+    return {k: sorted(groups[k], key=lambda r: (r.seed if r.seed is not None else -1, r.order))
+            for k in ordered}
+
+
+def _ids(values) -> str:
+    return " ".join(str(v) for v in sorted({v for v in values if v is not None}))
+
+
+def _row(stream: str, strategy: str, group: Sequence[Run], columns: Sequence[Column]) -> dict:
+    scenarios = sorted({str(r.metrics.get("scenario")) for r in group if r.metrics.get("scenario")})
+    experiences = sorted({r.n_experiences for r in group})
+    row = {"stream": stream, "scenario": "/".join(scenarios) or None, "strategy": strategy,
+           "experiences": "/".join(map(str, experiences)), "n": len(group),
+           "seeds": _ids(r.seed for r in group), "orders": _ids(r.order for r in group)}
+    for column in columns:
+        applies = not (column.forgetting_like and strategy in NO_FORGETTING)
+        stats = describe([column.extract(r) for r in group] if applies else [])
+        for field, value in stats.items():
+            row[f"{column.key}_{field}"] = value
+        row[f"{column.key}_best"] = False
+    return row
+
+
+def _mark_best(table, columns: Sequence[Column]) -> None:
+    """Per stream and column, mark the best mean among the strategies that have one; a column
+    where every strategy ties has no best."""
+    for column in columns:
+        for _, index in table.groupby("stream").groups.items():
+            means = table.loc[index, f"{column.key}_mean"].dropna().astype(float)
+            if len(means) < 2:
+                continue
+            best = means.max() if column.higher_is_better else means.min()
+            winners = means.index[np.isclose(means.to_numpy(), best, rtol=1e-12, atol=1e-12)]
+            if len(winners) < len(means):
+                table.loc[winners, f"{column.key}_best"] = True
+
+
+def comparison_table(runs: Sequence[Run], metric_variant: bool = False):
+    """One row per (stream, strategy); for each metric ``<M>_mean, <M>_std, <M>_ci95`` (the 95%
+    CI half-width: the interval is mean ± ci95), ``<M>_n`` (runs with a value) and ``<M>_best``.
+
+    Returns the pandas DataFrame that comparison.csv holds.
+    """
+    import pandas as pd
+
+    columns = table_columns(metric_variant)
+    table = pd.DataFrame([_row(stream, strategy, group, columns)
+                          for (stream, strategy), group in group_runs(runs).items()])
+    _mark_best(table, columns)
+    for column in columns:
+        table[f"{column.key}_n"] = table[f"{column.key}_n"].astype(int)
+        table[f"{column.key}_best"] = table[f"{column.key}_best"].astype(bool)
+    return table
