@@ -1,36 +1,10 @@
-"""Seeded, stratified train/test splits with per-class upper bounds."""
+"""Seeded, stratified train / validation / test splits with per-class upper bounds."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from typing import Hashable, Optional, Sequence
 
 import numpy as np
-
-
-def stratified_split(
-    labels: Sequence[int],
-    *,
-    train_per_class: int,
-    test_per_class: int,
-    rng: np.random.Generator,
-    min_test_share: float = 0.2,
-) -> tuple[list[int], list[int]]:
-    """Split indices into (train, test), per class, with seeded shuffling.
-
-    Sizes are upper bounds: a class with ``n`` examples gives
-    ``n_test = min(test_per_class, max(1, round(n * min_test_share)))`` test examples (so a small
-    class still keeps most of its examples for training) and ``min(train_per_class, n - n_test)``
-    training examples. Classes are visited in sorted order so the result depends only on the
-    labels and the generator's state. Returned index lists are sorted.
-    """
-    train, _, test = split_three_ways(
-        [int(label) for label in labels],
-        train_per_class=train_per_class,
-        test_per_class=test_per_class,
-        rng=rng,
-        min_share=min_test_share,
-    )
-    return train, test
 
 
 def split_classes(class_order: Sequence[int], n_experiences: int) -> list[list[int]]:
@@ -71,8 +45,9 @@ def split_three_ways(
     ``n_test = min(test_per_class, max(1, round(n * min_share)))`` test examples (none when
     ``n == 1``); of the ``r`` left, ``n_val = min(val_per_class, max(1, round(r * min_share)))``
     validation examples (none when ``val_per_class == 0`` or ``r == 1``) and
-    ``min(train_per_class, r - n_val)`` training examples. Without validation this is exactly
-    :func:`stratified_split`.
+    ``min(train_per_class, r - n_val)`` training examples, so a small class still keeps most of
+    its examples for training. Strata are visited in sorted order, so the result depends only on
+    the strata and the generator's state.
 
     With ``groups`` (say a patient id per example) whole groups go to one side: see
     :func:`_group_split`.
@@ -130,9 +105,9 @@ def _group_split(
     rest, test = _hold_out_groups(all_indices, strata, groups, test_per_class, rng, min_share)
     train_pool, val = _hold_out_groups(rest, strata, groups, val_per_class, rng, min_share)
     return (
-        _cap(train_pool, strata, train_per_class, rng),
-        _cap(val, strata, val_per_class, rng),
-        _cap(test, strata, test_per_class, rng),
+        cap_per_stratum(train_pool, strata, train_per_class, rng),
+        cap_per_stratum(val, strata, val_per_class, rng),
+        cap_per_stratum(test, strata, test_per_class, rng),
     )
 
 
@@ -163,7 +138,9 @@ def _hold_out_groups(indices, strata, groups, cap, rng, share):
     return sorted(kept), sorted(held)
 
 
-def _cap(indices, strata, cap, rng) -> list[int]:
+def cap_per_stratum(indices: Sequence[int], strata: Sequence[Hashable], cap: int,
+                    rng: np.random.Generator) -> list[int]:
+    """At most ``cap`` of ``indices`` per stratum, drawn in sorted stratum order; sorted."""
     by_stratum: dict[Hashable, list[int]] = defaultdict(list)
     for index in indices:
         by_stratum[strata[index]].append(index)
@@ -185,4 +162,4 @@ def sample_per_stratum(
     for index in indices:
         by_stratum[strata[index]].append(index)
     short = {s: len(v) for s, v in by_stratum.items() if len(v) < per_stratum}
-    return _cap(indices, strata, per_stratum, rng), short
+    return cap_per_stratum(indices, strata, per_stratum, rng), short

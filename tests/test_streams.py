@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from streams.registry import BUILTIN_STREAMS
-from streams.splits import split_classes, stratified_split
+from streams.splits import split_classes, split_three_ways
 
 from conftest import synthetic_records, synthetic_stream
 from test_scenarios import digest
@@ -19,10 +19,11 @@ def test_split_classes_refuses_more_experiences_than_classes():
         split_classes([0, 1, 2], 4)
 
 
-def test_stratified_split_caps_and_disjoint():
+def test_split_three_ways_caps_and_disjoint():
     labels = [0] * 30 + [1] * 5
-    train, test = stratified_split(labels, train_per_class=10, test_per_class=4, rng=np.random.default_rng(0))
-    assert not set(train) & set(test)
+    train, val, test = split_three_ways(labels, train_per_class=10, test_per_class=4,
+                                        rng=np.random.default_rng(0))
+    assert not set(train) & set(test) and val == []
     assert sum(labels[i] == 0 for i in train) == 10 and sum(labels[i] == 0 for i in test) == 4
     # a small class keeps what it has: 1 test, 4 train
     assert sum(labels[i] == 1 for i in test) == 1 and sum(labels[i] == 1 for i in train) == 4
