@@ -28,8 +28,6 @@ UNKNOWN_LICENCE = "as given by the data owner"
 SPLIT_NAMES = {"train": "train", "training": "train", "test": "test", "testing": "test",
                "validation": "validation", "valid": "validation", "val": "validation",
                "dev": "validation"}
-_OPTIONS = {"text_col": "--text-col", "label_col": "--label-col", "domain_col": "--domain-col",
-            "task_col": "--task-col", "group_col": "--group-col", "split_col": "--split-col"}
 
 
 @dataclass
@@ -99,6 +97,50 @@ class _Piece:
     label_feature_names: Optional[list[str]] = None
 
 
+@dataclass(frozen=True)
+class _Columns:
+    """The column options of :func:`load_source`, by flag."""
+
+    text: str
+    label: str
+    domain: Optional[str] = None
+    task: Optional[str] = None
+    group: Optional[str] = None
+    split: Optional[str] = None
+
+    def given(self) -> list[tuple[str, str]]:
+        """(flag, column) of every column asked for."""
+        return [(f"--{key}-col", column) for key, column in vars(self).items() if column is not None]
+
+
+@dataclass
+class _Rows:
+    """Every row of every piece, in order, before any is dropped; ``where`` is (file, 1-based
+    data row) per row, for messages only."""
+
+    where: list[tuple[str, int]] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    labels: list[Any] = field(default_factory=list)
+    domains: list[Any] = field(default_factory=list)
+    tasks: list[Any] = field(default_factory=list)
+    groups: list[Any] = field(default_factory=list)
+    split: list[Any] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, pieces: list[_Piece], columns: _Columns) -> "_Rows":
+        rows = cls()
+        for piece in pieces:
+            frame = piece.frame
+            rows.where.extend((piece.where, i + 1) for i in range(len(frame)))
+            rows.texts.extend(_text(v) for v in frame[columns.text].tolist())
+            rows.labels.extend(frame[columns.label].tolist())
+            rows.domains.extend(frame[columns.domain].tolist() if columns.domain else [])
+            rows.tasks.extend(frame[columns.task].tolist() if columns.task else [piece.task] * len(frame))
+            rows.groups.extend(frame[columns.group].tolist() if columns.group else [])
+            rows.split.extend(frame[columns.split].tolist() if columns.split else [piece.split] * len(frame))
+        return rows
+
+
 def load_source(
     data: str,
     *,
@@ -116,113 +158,129 @@ def load_source(
     ``table.dropped``. ``label_names`` is a CSV (header row; first column the label value, second
     its name) or JSON (``{"value": "name"}``) file of readable class names.
     """
+    columns = _Columns(text_col, label_col, domain_col, task_col, group_col, split_col)
     pieces, name, card_fields = _read(data, label_col=label_col)
-    columns = {"text_col": text_col, "label_col": label_col, "domain_col": domain_col,
-               "task_col": task_col, "group_col": group_col, "split_col": split_col}
-    for piece in pieces:
-        available = [str(c) for c in piece.frame.columns]
-        for option, column in columns.items():
-            if column is not None and column not in piece.frame.columns:
-                shown = ", ".join(available[:30]) + (", ..." if len(available) > 30 else "")
-                raise DataError(f"column {column!r} ({_OPTIONS[option]}) is not in {piece.where}; "
-                                f"available columns: {shown or 'none'}: pass one of them")
-    if sum(len(p.frame) for p in pieces) == 0:
-        raise DataError(f"{name} has no rows: give a file with one example per row")
-
-    where: list[tuple[str, int]] = []  # (file, 1-based data row) per row, for messages only
-    texts, raw_labels, domains, tasks, groups, split = [], [], [], [], [], []
-    for piece in pieces:
-        frame = piece.frame
-        where.extend((piece.where, i + 1) for i in range(len(frame)))
-        texts.extend(_text(v) for v in frame[text_col].tolist())
-        raw_labels.extend(frame[label_col].tolist())
-        domains.extend(frame[domain_col].tolist() if domain_col else [])
-        tasks.extend(frame[task_col].tolist() if task_col else [piece.task] * len(frame))
-        groups.extend(frame[group_col].tolist() if group_col else [])
-        split.extend(frame[split_col].tolist() if split_col else [piece.split] * len(frame))
-
-    if not any(texts):
-        raise DataError(f"text column {text_col!r} in {name} is empty or blank in every row: "
-                        "check --text-col")
-    keep = [bool(t) for t in texts]
-    dropped = {"blank_texts": keep.count(False)}
-
-    kinds = [_label_kind(v) for v in raw_labels]
-    for i, kind in enumerate(kinds):
-        if kind == "other" and keep[i]:
-            file, row = where[i]
-            raise DataError(f"label column {label_col!r} holds a list or object at row {row} of "
-                            f"{file}: give one label (a number or a string) per row")
-    missing = sum(1 for i, k in enumerate(kinds) if keep[i] and k == "missing")
-    dropped["missing_labels"] = missing
-    keep = [k and kind != "missing" for k, kind in zip(keep, kinds)]
-    used = {kinds[i] for i in range(len(kinds)) if keep[i]}
-    if not used:
-        raise DataError(f"label column {label_col!r} in {name} has no label on any row with a "
-                        "text: check --label-col")
-    if used == {"number", "string"}:
-        first_number = next(i for i in range(len(kinds)) if keep[i] and kinds[i] == "number")
-        first_string = next(i for i in range(len(kinds)) if keep[i] and kinds[i] == "string")
-        raise DataError(
-            f"label column {label_col!r} mixes numbers and strings (row {where[first_number][1]} of "
-            f"{where[first_number][0]} is a number, row {where[first_string][1]} of "
-            f"{where[first_string][0]} a string): make every label the same type")
-
-    optional: dict[str, Optional[list]] = {"domains": None, "tasks": None, "groups": None,
-                                           "split": None}
-    if domain_col:
-        optional["domains"] = [_category(v) for v in domains]
-    if task_col or any(p.task for p in pieces):
-        optional["tasks"] = [_category(v) for v in tasks]
-    for column in ("domains", "tasks"):
-        values = optional[column]
-        if values is not None:
-            dropped[f"missing_{column}"] = sum(1 for k, v in zip(keep, values) if k and v is None)
-            keep = [k and v is not None for k, v in zip(keep, values)]
-    if group_col:
-        # a row without a group is a group of its own
-        optional["groups"] = [g if g is not None else f"\x00row {i}"
-                              for i, g in enumerate(_category(v) for v in groups)]
-    if split_col or any(p.split for p in pieces):
-        normalised = []
-        for i, value in enumerate(split):
-            name_ = SPLIT_NAMES.get(str(value).strip().lower()) if _category(value) else None
-            if name_ is None and keep[i]:
-                raise DataError(
-                    f"split column {split_col!r} at row {where[i][1]} of {where[i][0]} is not one of "
-                    "train / test / validation: fix that row or leave out --split-col")
-            normalised.append(name_)
-        optional["split"] = normalised
-
+    _check_columns(pieces, columns, name)
+    raw = _Rows.of(pieces, columns)
+    keep, dropped, kinds = _labelled_rows(raw, columns, name)
+    optional, keep, dropped = _optional_columns(raw, pieces, columns, keep, dropped)
     if not any(keep):
         raise DataError(f"no row of {name} has a text, a label and the other columns asked for: "
                         "check the column options")
     rows = [i for i, k in enumerate(keep) if k]
-    values = [_label_value(raw_labels[i]) for i in rows]
+    values = [_label_value(raw.labels[i]) for i in rows]
     label_values = sorted(set(values))
     class_id = {v: i for i, v in enumerate(label_values)}
-    class_names = [str(v) for v in label_values]
-    feature_names = next((p.label_feature_names for p in pieces if p.label_feature_names), None)
-    if feature_names and all(isinstance(v, int) and 0 <= v < len(feature_names) for v in label_values):
-        class_names = [feature_names[v] for v in label_values]
-    if label_names:
-        mapping = _read_label_names(label_names, numeric="number" in used)
-        class_names = [mapping.get(str(v), name_) for v, name_ in zip(label_values, class_names)]
-
     notes = [f"{n} rows dropped: {reason.replace('_', ' ')}" for reason, n in dropped.items() if n]
     return SourceTable(
         name=name,
         card=SourceCard(name=name, description=f"labelled texts read from {card_fields['source']}",
                         **card_fields),
-        texts=[texts[i] for i in rows],
+        texts=[raw.texts[i] for i in rows],
         labels=[class_id[v] for v in values],
         label_values=label_values,
-        class_names=class_names,
+        class_names=_class_names(label_values, pieces, label_names, numeric="number" in kinds),
         **{k: None if v is None else [v[i] for i in rows] for k, v in optional.items()},
         task_order=_task_order(pieces) if not task_col else None,
         dropped=dropped,
         notes=notes,
     )
+
+
+def _check_columns(pieces: list[_Piece], columns: _Columns, name: str) -> None:
+    """Every column asked for is in every piece, and there is at least one row."""
+    for piece in pieces:
+        available = [str(c) for c in piece.frame.columns]
+        for flag, column in columns.given():
+            if column not in piece.frame.columns:
+                shown = ", ".join(available[:30]) + (", ..." if len(available) > 30 else "")
+                raise DataError(f"column {column!r} ({flag}) is not in {piece.where}; "
+                                f"available columns: {shown or 'none'}: pass one of them")
+    if sum(len(p.frame) for p in pieces) == 0:
+        raise DataError(f"{name} has no rows: give a file with one example per row")
+
+
+def _labelled_rows(raw: _Rows, columns: _Columns, name: str) -> tuple[list[bool], dict[str, int], set[str]]:
+    """Which rows have a text and one label; the counts dropped (``blank_texts``,
+    ``missing_labels``); and the label kinds used ('number' or 'string', never both)."""
+    if not any(raw.texts):
+        raise DataError(f"text column {columns.text!r} in {name} is empty or blank in every row: "
+                        "check --text-col")
+    keep = [bool(t) for t in raw.texts]
+    dropped = {"blank_texts": keep.count(False)}
+    kinds = [_label_kind(v) for v in raw.labels]
+    for i, kind in enumerate(kinds):
+        if kind == "other" and keep[i]:
+            file, row = raw.where[i]
+            raise DataError(f"label column {columns.label!r} holds a list or object at row {row} of "
+                            f"{file}: give one label (a number or a string) per row")
+    dropped["missing_labels"] = sum(1 for i, k in enumerate(kinds) if keep[i] and k == "missing")
+    keep = [k and kind != "missing" for k, kind in zip(keep, kinds)]
+    used = {kinds[i] for i in range(len(kinds)) if keep[i]}
+    if not used:
+        raise DataError(f"label column {columns.label!r} in {name} has no label on any row with a "
+                        "text: check --label-col")
+    if used == {"number", "string"}:
+        number = raw.where[next(i for i in range(len(kinds)) if keep[i] and kinds[i] == "number")]
+        string = raw.where[next(i for i in range(len(kinds)) if keep[i] and kinds[i] == "string")]
+        raise DataError(
+            f"label column {columns.label!r} mixes numbers and strings (row {number[1]} of "
+            f"{number[0]} is a number, row {string[1]} of {string[0]} a string): make every label "
+            "the same type")
+    return keep, dropped, used
+
+
+def _optional_columns(raw: _Rows, pieces: list[_Piece], columns: _Columns, keep: list[bool],
+                      dropped: dict[str, int]):
+    """The domain, task, group and split columns (None where not asked for and not given by the
+    pieces), ``keep`` less the rows without a domain or task, and ``dropped`` with their counts."""
+    optional: dict[str, Optional[list]] = {"domains": None, "tasks": None, "groups": None,
+                                           "split": None}
+    if columns.domain:
+        optional["domains"] = [_category(v) for v in raw.domains]
+    if columns.task or any(p.task for p in pieces):
+        optional["tasks"] = [_category(v) for v in raw.tasks]
+    dropped = dict(dropped)
+    for column in ("domains", "tasks"):
+        values = optional[column]
+        if values is not None:
+            dropped[f"missing_{column}"] = sum(1 for k, v in zip(keep, values) if k and v is None)
+            keep = [k and v is not None for k, v in zip(keep, values)]
+    if columns.group:
+        # a row without a group is a group of its own
+        optional["groups"] = [g if g is not None else f"\x00row {i}"
+                              for i, g in enumerate(_category(v) for v in raw.groups)]
+    if columns.split or any(p.split for p in pieces):
+        optional["split"] = _split_names(raw, columns, keep)
+    return optional, keep, dropped
+
+
+def _split_names(raw: _Rows, columns: _Columns, keep: list[bool]) -> list[Optional[str]]:
+    """'train', 'test' or 'validation' per row (None on a dropped row with another value)."""
+    names = []
+    for i, value in enumerate(raw.split):
+        split = SPLIT_NAMES.get(str(value).strip().lower()) if _category(value) else None
+        if split is None and keep[i]:
+            file, row = raw.where[i]
+            raise DataError(
+                f"split column {columns.split!r} at row {row} of {file} is not one of "
+                "train / test / validation: fix that row or leave out --split-col")
+        names.append(split)
+    return names
+
+
+def _class_names(label_values: list, pieces: list[_Piece], label_names: Optional[str], *,
+                 numeric: bool) -> list[str]:
+    """Readable class names: a ``label_names`` file first, then a ``ClassLabel`` feature's names
+    for integer labels, else the label values themselves."""
+    names = [str(v) for v in label_values]
+    feature_names = next((p.label_feature_names for p in pieces if p.label_feature_names), None)
+    if feature_names and all(isinstance(v, int) and 0 <= v < len(feature_names) for v in label_values):
+        names = [feature_names[v] for v in label_values]
+    if label_names:
+        mapping = _read_label_names(label_names, numeric=numeric)
+        names = [mapping.get(str(v), name) for v, name in zip(label_values, names)]
+    return names
 
 
 # --- reading -------------------------------------------------------------------------------------
