@@ -14,6 +14,9 @@ import torch
 
 
 class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
+    """Batches of indices of similar length, in an order drawn from ``generator`` each epoch
+    (pools of ``pool_batches`` batches sorted by length, then the batches shuffled)."""
+
     def __init__(self, lengths: Sequence[int], batch_size: int, *, generator: torch.Generator,
                  pool_batches: int = 50, drop_last: bool = False):
         if batch_size < 1:
@@ -36,7 +39,8 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
             chunk = order[start : start + pool]
             # stable sort on length keeps the random order among equal lengths
             chunk = chunk[torch.sort(self.lengths[chunk], stable=True).indices]
-            batches.extend(chunk[i : i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size))
+            batches.extend(chunk[i : i + self.batch_size].tolist()
+                           for i in range(0, len(chunk), self.batch_size))
         if self.drop_last:
             batches = [b for b in batches if len(b) == self.batch_size]
         for i in torch.randperm(len(batches), generator=self.generator).tolist():
@@ -52,15 +56,16 @@ class BucketedReplayLoader:
     """Training batches of the current data joined by equal memory batches, both length-bucketed.
 
     Plays the part of Avalanche's ``ReplayDataLoader`` (one pass over the current data, the memory
-    cycled as often as needed) with :class:`BucketBatchSampler` on both sides, so replayed batches
-    are no longer padded to the longest text of a random draw.
+    cycled as often as needed) with :class:`BucketBatchSampler` on both sides, so a replayed batch
+    is padded to the longest of texts of similar length rather than of a random draw.
     """
 
-    def __init__(self, data, memory, *, batch_size: int, batch_size_mem: int, generator: torch.Generator):
-        self.current = torch.utils.data.DataLoader(
-            data, batch_sampler=BucketBatchSampler(example_lengths(data), batch_size, generator=generator))
-        self.memory = torch.utils.data.DataLoader(
-            memory, batch_sampler=BucketBatchSampler(example_lengths(memory), batch_size_mem, generator=generator))
+    def __init__(self, data, memory, *, batch_size: int, batch_size_mem: int,
+                 generator: torch.Generator):
+        self.current = torch.utils.data.DataLoader(data, batch_sampler=BucketBatchSampler(
+            example_lengths(data), batch_size, generator=generator))
+        self.memory = torch.utils.data.DataLoader(memory, batch_sampler=BucketBatchSampler(
+            example_lengths(memory), batch_size_mem, generator=generator))
 
     def __len__(self) -> int:
         return len(self.current)
@@ -116,7 +121,7 @@ def eval_batches(lengths, batch_size: int, tokens_per_text: int = EVAL_TOKENS_PE
     Order does not change accuracy. A test experience of a few hundred short texts fits one large
     batch, which the model pads to its longest text, several times the real tokens; the token
     budget splits it where the padding would grow, and keeps each batch's activations small
-    enough to stay in cache. ``docs/benchmarks.md`` has the measurements behind the default.
+    enough to stay in the processor's cache.
     """
     lengths = torch.as_tensor(list(lengths), dtype=torch.long)
     order = torch.sort(lengths, stable=True).indices.tolist()

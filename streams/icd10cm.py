@@ -1,8 +1,10 @@
 """ICD-10-CM 2026 as a source of labelled clinical terminology (offline, from ``simple-icd-10-cm``).
 
-Texts are real clinical phrases: the titles of leaf codes and the inclusion terms (clinical
-synonyms) listed under codes. Each text is labelled with its chapter. A text that occurs under two
-chapters is ambiguous and dropped; a text repeated within one chapter is kept once.
+Texts are real clinical phrases: the titles of leaf codes, the inclusion terms (clinical
+synonyms) listed under codes and the phrases of excludes notes. :func:`chapter_records` labels
+titles and inclusion terms with their chapter, :func:`block_table` with their block (one task per
+chapter), :func:`view_table` with their chapter in three views (one domain per kind of text). A
+text whose label would be ambiguous is dropped; a text repeated under one label is kept once.
 """
 from __future__ import annotations
 
@@ -15,9 +17,18 @@ from .base import Records, SourceCard
 
 #: Built-in streams leave out classes with fewer texts than this (chapter 22 has 3 codes).
 MIN_EXAMPLES_PER_CLASS = 50
+#: ``icd10cm-blocks`` keeps chapters with at least this many blocks of MIN_EXAMPLES_PER_CLASS texts.
+MIN_BLOCKS_PER_CHAPTER = 6
+#: The three views of ``icd10cm-views``, in experience order.
+VIEWS = ("code titles", "inclusion terms", "excludes phrases")
+
+# "phrase (A15-A19)", "phrase (J45.-)", "phrase (T50.8X5-, T51.0-)": the last parenthesis is the
+# reference; what comes before it is the phrase.
+_EXCLUDES_REFERENCE = re.compile(r"^(.*\S)\s*\(([^()]*)\)\s*$")
 
 
 def card(name: str, description: str) -> SourceCard:
+    """The provenance of a built-in stream: the ICD-10-CM release and the package version read."""
     version = metadata.version("simple-icd-10-cm")
     return SourceCard(
         name=name,
@@ -36,68 +47,8 @@ def _normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-@lru_cache(maxsize=1)
-def _chapter_texts() -> tuple[dict[str, set[str]], dict[str, str]]:
-    """Map chapter id -> set of texts (leaf titles + inclusion terms), and chapter descriptions."""
-    import simple_icd_10_cm as icd
-
-    codes = icd.get_all_codes(True)
-    chapters = [c for c in codes if icd.is_chapter(c)]
-    descriptions = {c: icd.get_description(c) for c in chapters}
-    texts: dict[str, set[str]] = defaultdict(set)
-    for code in codes:
-        if icd.is_chapter(code) or icd.is_block(code):
-            continue
-        chapter = icd.get_ancestors(code)[-1]
-        if icd.is_leaf(code):
-            texts[chapter].add(_normalise(icd.get_description(code)))
-        for term in icd.get_inclusion_term(code):
-            texts[chapter].add(_normalise(term))
-    return dict(texts), descriptions
-
-
-def chapter_records(min_examples: int = MIN_EXAMPLES_PER_CLASS) -> tuple[Records, list[str]]:
-    """Records labelled by chapter, and notes on what was left out.
-
-    Chapters are numbered in ICD order; kept chapters get class ids 0..C-1 in that order and the
-    class name "Chapter N: description".
-    """
-    texts_by_chapter, descriptions = _chapter_texts()
-    owners: dict[str, set[str]] = defaultdict(set)
-    for chapter, texts in texts_by_chapter.items():
-        for text in texts:
-            owners[text].add(chapter)
-    ambiguous = {t for t, chs in owners.items() if len(chs) > 1}
-    notes = [f"{len(ambiguous)} texts that occur under two or more chapters were dropped"]
-    kept_texts, kept_labels, names, descs = [], [], [], []
-    for chapter in sorted(texts_by_chapter, key=int):
-        texts = sorted(texts_by_chapter[chapter] - ambiguous)
-        if len(texts) < min_examples:
-            notes.append(
-                f"chapter {chapter} left out: {len(texts)} texts, below the minimum of {min_examples}"
-            )
-            continue
-        class_id = len(names)
-        names.append(f"Chapter {chapter}: {descriptions[chapter]}")
-        descs.append(descriptions[chapter])
-        kept_texts.extend(texts)
-        kept_labels.extend([class_id] * len(texts))
-    return Records(kept_texts, kept_labels, names, descs), notes
-
-
-# --- blocks (task-incremental) and views (domain-incremental) -------------------------------------
-
-#: ``icd10cm-blocks`` keeps chapters with at least this many blocks of MIN_EXAMPLES_PER_CLASS texts.
-MIN_BLOCKS_PER_CHAPTER = 6
-#: The three views of ``icd10cm-views``, in experience order.
-VIEWS = ("code titles", "inclusion terms", "excludes phrases")
-
-# "phrase (A15-A19)", "phrase (J45.-)", "phrase (T50.8X5-, T51.0-)": the last parenthesis is the
-# reference; what comes before it is the phrase.
-_EXCLUDES_REFERENCE = re.compile(r"^(.*\S)\s*\(([^()]*)\)\s*$")
-
-
 def chapter_name(chapter: str, description: str) -> str:
+    """The class name of a chapter, e.g. "Chapter 9: Diseases of the circulatory system (I00-I99)"."""
     return f"Chapter {chapter}: {description}"
 
 
@@ -120,6 +71,41 @@ def _code_texts() -> tuple[tuple[tuple[str, str, str, str], ...], dict[str, str]
         for term in icd.get_inclusion_term(code):
             rows.append((chapter, block, VIEWS[1], _normalise(term)))
     return tuple(rows), descriptions
+
+
+def chapter_records(min_examples: int = MIN_EXAMPLES_PER_CLASS) -> tuple[Records, list[str]]:
+    """Records labelled by chapter, and notes on what was left out.
+
+    Chapters are numbered in ICD order; kept chapters get class ids 0..C-1 in that order and the
+    class name "Chapter N: description".
+    """
+    rows, descriptions = _code_texts()
+    texts_by_chapter: dict[str, set[str]] = defaultdict(set)
+    for chapter, _, _, text in rows:
+        texts_by_chapter[chapter].add(text)
+    owners: dict[str, set[str]] = defaultdict(set)
+    for chapter, texts in texts_by_chapter.items():
+        for text in texts:
+            owners[text].add(chapter)
+    ambiguous = {t for t, chs in owners.items() if len(chs) > 1}
+    notes = [f"{len(ambiguous)} texts that occur under two or more chapters were dropped"]
+    kept_texts, kept_labels, names, descs = [], [], [], []
+    for chapter in sorted(texts_by_chapter, key=int):
+        texts = sorted(texts_by_chapter[chapter] - ambiguous)
+        if len(texts) < min_examples:
+            notes.append(
+                f"chapter {chapter} left out: {len(texts)} texts, below the minimum of {min_examples}"
+            )
+            continue
+        class_id = len(names)
+        names.append(chapter_name(chapter, descriptions[chapter]))
+        descs.append(descriptions[chapter])
+        kept_texts.extend(texts)
+        kept_labels.extend([class_id] * len(texts))
+    return Records(kept_texts, kept_labels, names, descs), notes
+
+
+# --- blocks (task-incremental) and views (domain-incremental) -------------------------------------
 
 
 def reference_chapter(reference: str):

@@ -1,4 +1,9 @@
-"""Built-in streams, registered by name."""
+"""Built-in streams, registered by name (``--stream NAME``; ``--list-streams`` shows them).
+
+A built-in stream is a function of the seed and the sizes that reads its table from
+:mod:`streams.icd10cm` and cuts it with :func:`streams.builders.build_stream`; see
+docs/design.md, Streams.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -9,6 +14,8 @@ from .base import Stream
 
 @dataclass(frozen=True)
 class StreamSpec:
+    """A registered stream: its name, scenario, description, default experiences and builder."""
+
     name: str
     scenario: str
     description: str
@@ -20,6 +27,7 @@ BUILTIN_STREAMS: dict[str, StreamSpec] = {}
 
 
 def register_stream(name: str, *, scenario: str, description: str, default_experiences: int):
+    """Register the decorated builder under ``name``; a name registered twice is an error."""
     def decorator(build: Callable[..., Stream]) -> Callable[..., Stream]:
         if name in BUILTIN_STREAMS:
             raise ValueError(f"stream {name!r} is registered twice")
@@ -51,7 +59,8 @@ def icd10cm_chapters(
 
     spec = BUILTIN_STREAMS["icd10cm-chapters"]
     records, notes = icd10cm.chapter_records()
-    table = SourceTable.from_records(records, name="icd10cm", card=icd10cm.card(spec.name, spec.description))
+    table = SourceTable.from_records(records, name="icd10cm",
+                                     card=icd10cm.card(spec.name, spec.description))
     return _build(spec, table, notes, seed=seed, n_experiences=n_experiences,
                   train_per_class=train_per_class, test_per_class=test_per_class,
                   val_per_class=val_per_class, shots=shots, class_order=class_order)

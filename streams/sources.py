@@ -69,14 +69,6 @@ class SourceTable:
     def __len__(self) -> int:
         return len(self.texts)
 
-    @property
-    def raw_labels(self) -> list[Any]:
-        return [self.label_values[label] for label in self.labels]
-
-    def records(self) -> Records:
-        return Records(list(self.texts), list(self.labels), list(self.class_names),
-                       self.class_descriptions)
-
     @classmethod
     def from_records(cls, records: Records, *, name: str, card: SourceCard, **columns) -> "SourceTable":
         """A table over already-labelled records (class ids are their own raw values)."""

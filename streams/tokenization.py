@@ -28,6 +28,8 @@ def default_cache_dir() -> Path:
 
 @dataclass
 class TokenizedTexts:
+    """Unpadded token ids per text, and how many texts were cut at the maximum length."""
+
     input_ids: list[list[int]]
     truncated: int
 
@@ -37,8 +39,11 @@ class TokenizedTexts:
 
 
 def fingerprint(texts: Sequence[str], tokenizer, max_length: int) -> str:
+    """The cache key: the tokenizer (its class, name, size and whole vocabulary, so a changed
+    vocabulary under the same name is a new entry), the maximum length and every text."""
     digest = hashlib.sha256()
-    digest.update(f"{type(tokenizer).__name__}|{tokenizer.name_or_path}|{len(tokenizer)}|{max_length}|".encode())
+    digest.update(f"{type(tokenizer).__name__}|{tokenizer.name_or_path}|{len(tokenizer)}|"
+                  f"{max_length}|".encode())
     vocab = tokenizer.get_vocab()
     digest.update(hashlib.sha256(repr(sorted(vocab.items())).encode()).digest())
     for text in texts:
@@ -48,6 +53,8 @@ def fingerprint(texts: Sequence[str], tokenizer, max_length: int) -> str:
 
 
 def _tokenize(texts: Sequence[str], tokenizer, max_length: int):
+    """A ``datasets.Dataset`` of token ids; a text longer than ``max_length`` keeps its first
+    tokens and its last special token."""
     import datasets
 
     def encode(batch):
@@ -102,3 +109,17 @@ def pack(input_ids: Sequence[Sequence[int]], length: int, pad_id: int = 0) -> to
         packed[row, 0, :n] = torch.as_tensor(ids, dtype=torch.long)
         packed[row, 1, :n] = 1
     return packed
+
+
+class PackedTextDataset(torch.utils.data.Dataset):
+    """Packed inputs and labels; ``targets`` lets Avalanche read the labels without loading x."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor):
+        self.x, self.y = x, y
+        self.targets = y.tolist()
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, index):
+        return self.x[index], self.y[index]

@@ -53,7 +53,7 @@ def test_jsonl_string_labels_map_in_sorted_order(tmp_path):
     table = load_source(str(tmp_path / "notes.jsonl"), text_col="note", label_col="diagnosis",
                         domain_col="hospital", group_col="patient")
     assert table.class_names == sorted(CLASS_WORDS)
-    assert table.raw_labels == frame["diagnosis"].tolist()
+    assert [table.label_values[y] for y in table.labels] == frame["diagnosis"].tolist()
     assert table.domains == frame["hospital"].tolist() and table.groups == frame["patient"].tolist()
 
 
