@@ -1,63 +1,105 @@
 """Typed configuration: one dataclass per concern, validated on construction.
 
 A run is described by an :class:`ExperimentConfig` (one strategy, one seed); the CLI builds one
-per (strategy, seed) of the grid it is given. ``--set section.key=value`` overrides any field of
-the stream, model and training sections, and ``--set strategy.key=value`` a strategy's
-hyperparameter.
+per (strategy, seed) of the grid it is given. Each field of the stream, model, training and run
+control sections declares, with :func:`option`, its help text and choices and whether it is a
+command-line flag, so ``python -m continual.run`` generates those flags from the fields
+(:mod:`continual.flags`). Values come from the defaults, then a YAML file, then the flags given,
+then ``--set section.key=value`` (:func:`merge_sections`); YAML values keep their YAML types and
+are checked against the field's declared type, ``--set`` text is converted by it. See
+docs/design.md, section Architecture.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
+import re
+import typing
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
-from .errors import UserError
+from .errors import UserError, closest
+
+#: ``option(flag=...)`` default: the flag is ``--`` and the field name with hyphens.
+FLAG_FROM_NAME = "from name"
+
+
+def option(default: Any, help: str, *, choices: Optional[tuple] = None, flag: Optional[str] = FLAG_FROM_NAME):
+    """A config field with what its command-line flag needs: ``help`` (shown with the default in
+    ``--help``), ``choices`` (offered by the flag and checked on construction) and ``flag``
+    (``None``: no flag of its own). A bool field defaulting to True has an inverted flag
+    (``flag="--no-..."``) that sets it to False; its ``help`` says what giving that flag does."""
+    name_flag = {} if flag == FLAG_FROM_NAME else {"flag": flag}
+    return field(default=default, metadata={"help": help, "choices": choices, **name_flag})
+
+
+def flag_of(cls: type, name: str) -> Optional[str]:
+    """The command-line flag of field ``name`` of ``cls`` (``--train-per-class``), or None."""
+    metadata = next(f.metadata for f in dataclasses.fields(cls) if f.name == name)
+    return metadata.get("flag", "--" + name.replace("_", "-"))
+
+
+def _label(instance: Any, name: str) -> str:
+    """How an error names a field: its flag, or its name when it has none."""
+    return flag_of(type(instance), name) or name
+
+
+def _positive(instance: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(instance, name)
+        if value is not None and value <= 0:
+            raise UserError(f"{_label(instance, name)} must be positive, got {value}: give a number above 0")
+
+
+def _check_choices(instance: Any) -> None:
+    for f in dataclasses.fields(instance):
+        choices, value = f.metadata.get("choices"), getattr(instance, f.name)
+        if choices and value is not None and value not in choices:
+            options = ", ".join(choices[:-1]) + f" or {choices[-1]}"
+            raise UserError(f"{_label(instance, f.name)} {value} is unknown: use {options}")
+
 
 PRECISIONS = ("fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
-
-
-def _positive(name: str, value: Optional[float]) -> None:
-    if value is not None and value <= 0:
-        raise UserError(f"{name} must be positive, got {value}: give a number above 0")
+#: Class, domain and task orders: an item that reads as an integer is a class id or value, any
+#: other is a label value or name.
+Order = Optional[list[Union[int, str]]]
 
 
 @dataclass
 class StreamConfig:
-    stream: str = field(default="icd10cm-chapters", metadata={"help": "built-in stream name (see --list-streams)"})
-    experiences: Optional[int] = field(default=None, metadata={"help": "number of experiences T (default: the stream's own)"})
-    train_per_class: int = field(default=100, metadata={"help": "upper bound on training examples per class"})
-    test_per_class: int = field(default=50, metadata={"help": "upper bound on test examples per class"})
-    max_length: int = field(default=128, metadata={"help": "tokens per text; longer texts are truncated (share reported)"})
-    class_order: Optional[list] = field(default=None, metadata={"help": "explicit class order (class ids), else drawn from the seed"})
-    data: Optional[str] = field(default=None, metadata={"help": "CSV/JSONL/Parquet file(s), a folder, a save_to_disk folder or a Hugging Face dataset name"})
-    text_col: Optional[str] = field(default=None, metadata={"help": "column holding the text (with --data)"})
-    label_col: Optional[str] = field(default=None, metadata={"help": "column holding the label (with --data)"})
-    domain_col: Optional[str] = field(default=None, metadata={"help": "column cutting domain experiences"})
-    task_col: Optional[str] = field(default=None, metadata={"help": "column cutting task experiences"})
-    group_col: Optional[str] = field(default=None, metadata={"help": "column of groups (patients) kept on one side of the split"})
-    split_col: Optional[str] = field(default=None, metadata={"help": "column holding an existing train/test split"})
-    scenario: Optional[str] = field(default=None, metadata={"help": "class | domain | task (with --data)"})
-    name: Optional[str] = field(default=None, metadata={"help": "stream name in results (default <data stem>-<scenario>)"})
-    label_names: Optional[str] = field(default=None, metadata={"help": "CSV or JSON file mapping label values to names"})
-    domain_order: Optional[list] = field(default=None, metadata={"help": "order of domain values (default sorted)"})
-    task_order: Optional[list] = field(default=None, metadata={"help": "order of task values (default sorted or file order)"})
-    shots: Optional[int] = field(default=None, metadata={"help": "few-shot: K training examples per class and experience"})
-    val_per_class: int = field(default=0, metadata={"help": "validation examples per class held out of training"})
-    cache_dir: Optional[str] = field(default=None, metadata={"help": "tokenization cache folder (default ~/.cache/continual-medical)"})
-    no_cache: bool = field(default=False, metadata={"help": "keep no tokenization cache on disk"})
+    stream: str = option("icd10cm-chapters", "built-in stream (see --list-streams)")
+    experiences: Optional[int] = option(None, "number of experiences T; default: the stream's own (5 for icd10cm-chapters)")
+    train_per_class: int = option(100, "upper bound on training examples per class")
+    test_per_class: int = option(50, "upper bound on test examples per class")
+    max_length: int = option(128, "maximum tokens per text (longer ones are truncated; their share is reported)")
+    class_order: Order = option(None, "class order: class ids, or label values with --data; default: drawn from the seed", flag=None)
+    data: Optional[str] = option(None, "your own labelled texts: CSV / JSON Lines / Parquet file, a folder of them, a datasets save_to_disk folder, a,b.csv (one task each) or a Hugging Face dataset name")
+    text_col: Optional[str] = option(None, "text column of --data")
+    label_col: Optional[str] = option(None, "label column of --data (integer or string labels)")
+    domain_col: Optional[str] = option(None, "domain column (hospital, year, specialty): one experience per value")
+    task_col: Optional[str] = option(None, "task column: one experience (and head) per value")
+    group_col: Optional[str] = option(None, "group column (patient, admission): a group stays wholly in train or in test")
+    split_col: Optional[str] = option(None, "column with an existing train/test split to honour")
+    scenario: Optional[str] = option(None, "scenario over --data", choices=("class", "domain", "task"))
+    name: Optional[str] = option(None, "stream name in results; default <data stem>-<scenario>")
+    label_names: Optional[str] = option(None, "CSV or JSON file mapping label values to readable names")
+    domain_order: Order = option(None, "domain values in experience order; default: sorted", flag=None)
+    task_order: Order = option(None, "task values in experience order; default: sorted, or the files' order", flag=None)
+    shots: Optional[int] = option(None, "few-shot: keep K training examples per class in each experience")
+    val_per_class: int = option(0, "validation examples per class held out of training (early stopping, tuning)")
+    cache_dir: Optional[str] = option(None, "tokenization cache folder; default ~/.cache/continual-medical ($XDG_CACHE_HOME respected)")
+    no_cache: bool = option(False, "keep no tokenization cache on disk")
 
     def __post_init__(self) -> None:
-        for name in ("experiences", "train_per_class", "test_per_class", "max_length", "shots"):
-            _positive(f"--{name.replace('_', '-')}", getattr(self, name))
+        _positive(self, "experiences", "train_per_class", "test_per_class", "max_length", "shots")
+        _check_choices(self)
         if self.val_per_class < 0:
             raise UserError(f"--val-per-class must be 0 or more, got {self.val_per_class}")
         if self.data is not None:
-            missing = [f"--{n.replace('_', '-')}" for n in ("text_col", "label_col", "scenario") if getattr(self, n) is None]
+            missing = [_label(self, n) for n in ("text_col", "label_col", "scenario") if getattr(self, n) is None]
             if missing:
                 raise UserError(f"--data needs {', '.join(missing)}: name the text and label columns and the scenario")
-        if self.scenario is not None and self.scenario not in ("class", "domain", "task"):
-            raise UserError(f"--scenario {self.scenario} is unknown: use class, domain or task")
         if self.scenario == "domain" and self.data is not None and not self.domain_col:
             raise UserError("--scenario domain needs --domain-col: the column whose values cut the experiences")
         if self.max_length < 8:
@@ -66,41 +108,35 @@ class StreamConfig:
 
 @dataclass
 class ModelConfig:
-    model: Optional[str] = field(default=None, metadata={"help": "Hugging Face name or local folder (default: packaged all-MiniLM-L6-v2)"})
-    head: Optional[str] = field(default=None, metadata={"help": "incremental | fixed (default: the scenario's own)"})
-    pooling: str = field(default="mean", metadata={"help": "mean | cls"})
+    model: Optional[str] = option(None, "Hugging Face name or local folder; default: the packaged all-MiniLM-L6-v2")
+    head: Optional[str] = option(None, "classification head; default: the scenario's own (multi for task, else incremental)",
+                                 choices=("incremental", "multi", "fixed"))
+    pooling: str = option("mean", "sentence vector from the encoder: mean of the tokens or [CLS]", choices=("mean", "cls"), flag=None)
 
     def __post_init__(self) -> None:
-        if self.head is not None and self.head not in ("incremental", "multi", "fixed"):
-            raise UserError(f"--head {self.head} is unknown: use incremental, multi or fixed")
-        if self.pooling not in ("mean", "cls"):
-            raise UserError(f"pooling {self.pooling!r} is unknown: use mean or cls")
+        _check_choices(self)
 
 
 @dataclass
 class TrainingConfig:
-    epochs: int = field(default=2, metadata={"help": "training epochs per experience"})
-    batch_size: int = field(default=32, metadata={"help": "training batch size"})
-    eval_batch_size: int = field(default=128, metadata={"help": "evaluation batch size (at most this many texts and 8 tokens per text on average, padding included)"})
-    lr: float = field(default=1e-4, metadata={"help": "AdamW learning rate"})
-    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
-    device: str = field(default="auto", metadata={"help": "auto | cpu | cuda"})
-    precision: str = field(default="fp32", metadata={"help": "fp32 | bf16 (autocast)"})
-    early_stopping: bool = field(default=False, metadata={"help": "stop an experience's training when validation accuracy stops improving (needs --val-per-class)"})
-    patience: int = field(default=1, metadata={"help": "epochs without validation improvement before stopping"})
-    deterministic: bool = field(default=False, metadata={"help": "torch deterministic algorithms (slower on CUDA; an op without a deterministic version stops the run)"})
+    epochs: int = option(2, "training epochs per experience")
+    batch_size: int = option(32, "training batch size")
+    eval_batch_size: int = option(128, "evaluation batch size (at most this many texts and 8 tokens per text on average, padding included)", flag=None)
+    lr: float = option(1e-4, "AdamW learning rate")
+    weight_decay: float = option(0.01, "AdamW weight decay", flag=None)
+    device: str = option("auto", "auto uses CUDA when present", choices=DEVICES)
+    precision: str = option("fp32", "bf16 runs the encoder under autocast (CPU and CUDA); fp32 stays the default", choices=PRECISIONS)
+    early_stopping: bool = option(False, "stop each experience's training when validation accuracy stops improving (needs --val-per-class)")
+    patience: int = option(1, "epochs without validation improvement before stopping", flag=None)
+    deterministic: bool = option(False, "use torch's deterministic algorithms (slower on CUDA; an operation without a deterministic version stops the run)")
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "eval_batch_size", "lr"):
-            _positive(f"--{name.replace('_', '-')}", getattr(self, name))
+        _positive(self, "epochs", "batch_size", "eval_batch_size", "lr")
+        _check_choices(self)
         if self.weight_decay < 0:
             raise UserError("weight_decay must be 0 or more")
-        if self.device not in DEVICES:
-            raise UserError(f"--device {self.device} is unknown: use auto, cpu or cuda")
         if self.patience < 1:
             raise UserError("patience must be at least 1")
-        if self.precision not in PRECISIONS:
-            raise UserError(f"--precision {self.precision} is unknown: use fp32 or bf16")
 
 
 @dataclass
@@ -108,10 +144,11 @@ class RunControl:
     """How this invocation treats its run folder: never changes a run's numbers, so it is left
     out when a folder's configuration is compared (:func:`run_identity`)."""
 
-    resume: bool = field(default=False, metadata={"help": "continue an interrupted run from its last finished experience (<run>/checkpoint/)"})
-    overwrite: bool = field(default=False, metadata={"help": "redo a finished run, or start an interrupted one over, in place"})
-    keep_checkpoint: bool = field(default=False, metadata={"help": "keep <run>/checkpoint/ after the run completes (it may hold replay buffers: token ids)"})
-    buffer_checkpoint: bool = field(default=True, metadata={"help": "save replay/GEM/DER/iCaRL buffers in checkpoints (off: --no-buffer-checkpoint; such a run cannot resume its buffers)"})
+    resume: bool = option(False, "continue an interrupted run from its last finished experience (<run>/checkpoint/)")
+    overwrite: bool = option(False, "redo a finished run, or start an interrupted one over, in place; without it a finished run is skipped")
+    keep_checkpoint: bool = option(False, "keep <run>/checkpoint/ after the run completes (it may hold replay buffers: token ids)")
+    buffer_checkpoint: bool = option(True, "leave stored examples (replay, GEM, A-GEM, DER, iCaRL buffers: token ids) out of checkpoints; such a run cannot resume its buffers exactly",
+                                     flag="--no-buffer-checkpoint")
 
     def __post_init__(self) -> None:
         if self.resume and self.overwrite:
@@ -199,43 +236,138 @@ def identity_differences(old: dict, new: dict, limit: int = 3) -> str:
 SECTIONS = {"stream": StreamConfig, "model": ModelConfig, "training": TrainingConfig}
 
 
-def _coerce(field_obj: dataclasses.Field, text: str, key: str) -> Any:
-    default = field_obj.default
-    kind = field_obj.type if isinstance(field_obj.type, str) else getattr(field_obj.type, "__name__", "")
-    try:
-        if isinstance(default, bool) or "bool" in kind:
-            lowered = text.lower()
-            if lowered not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError("true or false")
-            return lowered in ("true", "1", "yes")
-        if "int" in kind:
+@functools.lru_cache(maxsize=None)
+def field_types(cls: type) -> dict[str, Any]:
+    """The declared type of each field of ``cls``, evaluated (the annotations are strings)."""
+    return typing.get_type_hints(cls)
+
+
+_WHAT = {int: "an integer", float: "a number", bool: "true or false", str: "text"}
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+def _expected(kind: Any) -> str:
+    """'an integer', 'a list of integers or text', ...: what a value of type ``kind`` looks like."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is Union:
+        return " or ".join(_expected(a) for a in args if a is not type(None))
+    if origin is list:
+        item = _expected(args[0]) if args else "values"
+        return "a list of " + item.replace("an integer", "integers").replace("a number", "numbers")
+    return _WHAT.get(kind, getattr(kind, "__name__", str(kind)))
+
+
+def from_text(kind: Any, text: str) -> Any:
+    """``text`` (a ``--set`` value) as a value of the declared type ``kind``; ValueError if it is
+    not one. A list is comma-separated; 'none' or 'null' is None for an Optional non-text field."""
+    text = text.strip()
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is Union:
+        members = [a for a in args if a is not type(None)]
+        if len(members) < len(args) and str not in members and text.lower() in ("none", "null"):
+            return None
+        for member in members:
             try:
-                return int(text)
+                return from_text(member, text)
             except ValueError:
-                raise ValueError("an integer") from None
-        if "float" in kind:
-            try:
-                return float(text)
-            except ValueError:
-                raise ValueError("a number") from None
-        if "list" in kind:
-            return [int(v) if v.strip().lstrip("-").isdigit() else v.strip() for v in text.split(",")]
-    except ValueError as err:
-        raise UserError(f"--set {key} expects {err}, got {text!r}") from None
+                continue
+        raise ValueError(_expected(kind))
+    if origin is list:
+        return [from_text(args[0], item) for item in text.split(",") if item.strip()] if args else text.split(",")
+    if kind is bool:
+        if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(_expected(kind))
+        return text.lower() in ("true", "1", "yes")
+    if kind is int:
+        if not _INTEGER.fullmatch(text):
+            raise ValueError(_expected(kind))
+        return int(text)
+    if kind is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(_expected(kind)) from None
     return text
 
 
-def apply_section_override(values: dict[str, dict[str, Any]], key: str, text: str) -> None:
-    """Record ``--set section.field=value`` into ``values[section][field]`` (typed), or raise."""
-    section, _, name = key.partition(".")
-    fields = {f.name: f for f in dataclasses.fields(SECTIONS[section])}
-    if name not in fields:
-        from strategies.registry import closest
+def checked(kind: Any, value: Any) -> Any:
+    """``value`` (as YAML gave it) if it is of the declared type ``kind``, else ValueError. An
+    integer is a valid float; so is a string in float syntax, which PyYAML reads as text when it
+    has no decimal point ('1e-4')."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is Union:
+        if value is None and type(None) in args:
+            return None
+        for member in (a for a in args if a is not type(None)):
+            try:
+                return checked(member, value)
+            except ValueError:
+                continue
+    elif origin is list:
+        if isinstance(value, list):
+            return [checked(args[0], item) for item in value] if args else value
+    elif kind is float and not isinstance(value, bool) and isinstance(value, (int, float, str)):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    elif kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    elif kind in (bool, str) and isinstance(value, kind):
+        return value
+    raise ValueError(_expected(kind))
 
-        raise UserError(
-            f"--set {key}: the {section} section has no field {name!r}{closest(name, fields)}"
-        )
-    values.setdefault(section, {})[name] = _coerce(fields[name], text, key)
+
+def apply_override(values: dict[str, dict[str, Any]], key: str, value: Any, *, origin: str) -> None:
+    """Record ``section.field`` = ``value`` into ``values[section][field]``, typed: a string from
+    ``--set`` (``origin`` '--set') is converted by the field's type, a YAML value (``origin``
+    'config file F:') is checked against it. Raise a :class:`UserError` naming origin and key."""
+    section, _, name = key.partition(".")
+    types = field_types(SECTIONS[section])
+    if name not in types:
+        raise UserError(f"{origin} {key}: the {section} section has no field {name!r}{closest(name, types)}")
+    try:
+        typed = from_text(types[name], value) if origin == "--set" else checked(types[name], value)
+    except ValueError as err:
+        raise UserError(f"{origin} {key} expects {err}, got {value!r}") from None
+    values.setdefault(section, {})[name] = typed
+
+
+def load_config_file(path: str) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, str]]]:
+    """A YAML config file's sections: (stream/model/training values, typed and checked; each
+    strategy's hyperparameters, as text for the strategy to parse)."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle) or {}
+    except OSError as err:
+        raise UserError(f"cannot read config file {path}: {err.strerror}; check the path") from None
+    except yaml.YAMLError as err:
+        raise UserError(f"config file {path} is not valid YAML ({type(err).__name__}): fix its syntax") from None
+    if not isinstance(data, dict):
+        raise UserError(f"config file {path} must hold a mapping of sections (stream, model, training, strategies)")
+    unknown = set(data) - {*SECTIONS, "strategies"}
+    if unknown:
+        raise UserError(f"config file {path}: unknown section(s) {', '.join(sorted(map(str, unknown)))}; "
+                        "use stream, model, training, strategies")
+    sections: dict[str, dict[str, Any]] = {}
+    for section in SECTIONS:
+        entries = _mapping(data.get(section), f"config file {path}: section {section}")
+        for key, value in entries.items():
+            apply_override(sections, f"{section}.{key}", value, origin=f"config file {path}:")
+    strategies = _mapping(data.get("strategies"), f"config file {path}: section strategies")
+    params = {str(name): {str(k): str(v) for k, v in _mapping(values, f"config file {path}: strategies.{name}").items()}
+              for name, values in strategies.items()}
+    return sections, params
+
+
+def _mapping(value: Any, where: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise UserError(f"{where} must be a mapping of keys to values, got {value!r}")
+    return value
 
 
 #: model_type values of BERT-family encoders (config.json), the models this suite fine-tunes.
@@ -255,25 +387,15 @@ KNOWN_MODELS = (
 )
 
 
-def _looks_like_path(name: str) -> bool:
-    """A local path rather than a Hugging Face name ('org/name' is a name unless 'org' is a
-    local folder)."""
-    from pathlib import Path
-
-    if name.startswith(("/", "./", "../", "~")):
-        return True
-    return "/" in name and Path(name.split("/")[0]).expanduser().is_dir()
-
-
 def model_suggestion(name: str) -> str:
     """' (did you mean X?)' for a model name that was not found: sibling folders of a path, or
     known and locally cached Hugging Face names."""
     import os
     from pathlib import Path
 
-    from strategies.registry import closest
+    from streams.sources import looks_like_path
 
-    if _looks_like_path(name):
+    if looks_like_path(name):
         parent = Path(name).expanduser().parent
         try:
             siblings = [str(parent / p) if str(parent) != "." else p for p in os.listdir(parent)]
@@ -294,11 +416,13 @@ def check_model(name: Optional[str]) -> None:
     import json
     from pathlib import Path
 
+    from streams.sources import looks_like_path
+
     if name is None:
         return
     folder = Path(name).expanduser()
     if not folder.exists():
-        if _looks_like_path(name):
+        if looks_like_path(name):
             raise UserError(f"--model {name}: no such folder{model_suggestion(name)}; give a local model "
                             "folder or a Hugging Face name")
         return

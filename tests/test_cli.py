@@ -180,3 +180,155 @@ def test_summary_table_shows_no_forgetting_for_zero_shot_and_joint_as_compare_do
     assert "0.094" in lines[0] and "-0.094" in lines[0]
     for line in lines[1:]:
         assert "0.094" not in line and line.split()[4:6] == ["n/a", "n/a"]
+
+
+def test_head_multi_is_accepted_and_reaches_the_model(tmp_path, tiny_model_dir, monkeypatch):
+    import continual.model
+
+    from continual.run import build_configs
+
+    assert {c.model.head for c in build_configs(["--head", "multi"])[1]} == {"multi"}
+    built = []
+    real = continual.model.build_model
+    monkeypatch.setattr(continual.model, "build_model", lambda encoder, *, head, **kw: built.append(head)
+                        or real(encoder, head=head, **kw))
+    argv = ["--strategy", "naive", "--head", "multi", "--model", tiny_model_dir, "--experiences", "2",
+            "--train-per-class", "2", "--test-per-class", "1", "--out", str(tmp_path), "--no-cache", "--no-progress"]
+    assert main(argv) == 0
+    assert built == ["multi"]
+    config = json.loads((tmp_path / "icd10cm-chapters" / "naive" / "seed-0" / "config.json").read_text())
+    assert config["config"]["model"]["head"] == "multi"
+
+
+def _configs(tmp_path, yaml_text, *argv):
+    from continual.run import build_configs
+
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml_text)
+    return build_configs(["--config", str(path), *argv])[1][0]
+
+
+def test_yaml_values_keep_their_types(tmp_path):
+    config = _configs(tmp_path, "stream:\n  class_order: [3, 1, 2]\n  no_cache: true\n  domain_order: [b, 7]\n"
+                                "  experiences: null\ntraining:\n  lr: 1e-3\n  weight_decay: 0\n  patience: 3\n"
+                                "model:\n  head: multi\n")
+    assert config.stream.class_order == [3, 1, 2] and all(type(c) is int for c in config.stream.class_order)
+    assert config.stream.domain_order == ["b", 7] and config.stream.no_cache is True
+    assert config.stream.experiences is None
+    assert type(config.training.lr) is float and config.training.lr == 1e-3  # PyYAML reads 1e-3 as text
+    assert type(config.training.weight_decay) is float and config.training.patience == 3
+    assert config.model.head == "multi"
+
+
+@pytest.mark.parametrize("yaml_text, needle", [
+    ("training:\n  epochs: two\n", "training.epochs expects an integer, got 'two'"),
+    ("training:\n  epochs: 2.5\n", "training.epochs expects an integer, got 2.5"),
+    ("training:\n  lr: fast\n", "training.lr expects a number, got 'fast'"),
+    ("stream:\n  no_cache: 1\n", "stream.no_cache expects true or false, got 1"),
+    ("stream:\n  class_order: [1, 2.5]\n", "stream.class_order expects a list of integers or text, got [1, 2.5]"),
+    ("stream:\n  class_order: 3\n", "stream.class_order expects a list of integers or text, got 3"),
+    ("model:\n  model: [a]\n", "model.model expects text, got ['a']"),
+    ("stream:\n  epochs: 3\n", "the stream section has no field 'epochs'"),
+    ("training: 3\n", "section training must be a mapping"),
+    ("model:\n  head: multy\n", "--head multy is unknown: use incremental, multi or fixed"),
+])
+def test_yaml_value_of_the_wrong_type_is_one_line_naming_file_and_key(yaml_text, needle, tmp_path, capsys):
+    path = tmp_path / "x.yaml"
+    path.write_text(yaml_text)
+    assert main(["--config", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and needle in err, err
+    if "section has no field" not in needle and "unknown" not in needle:
+        assert err.startswith(f"error: config file {path}: ")
+
+
+def test_precedence_defaults_yaml_flags_set(tmp_path):
+    yaml_text = "training:\n  epochs: 5\n  batch_size: 8\nstream:\n  class_order: [2, 1]\n  no_cache: true\n"
+    config = _configs(tmp_path, yaml_text)
+    assert (config.training.epochs, config.training.batch_size, config.stream.class_order) == (5, 8, [2, 1])
+    assert config.training.lr == 1e-4 and config.stream.no_cache is True  # a default, and YAML kept
+    config = _configs(tmp_path, yaml_text, "--epochs", "3", "--class-order", "4,x")
+    assert (config.training.epochs, config.training.batch_size, config.stream.class_order) == (3, 8, [4, "x"])
+    config = _configs(tmp_path, yaml_text, "--epochs", "3", "--set", "training.epochs=4")
+    assert config.training.epochs == 4
+
+
+@pytest.mark.parametrize("setting, field, expected", [
+    ("stream.class_order=3,1,2", ("stream", "class_order"), [3, 1, 2]),
+    ("stream.domain_order=north,2019", ("stream", "domain_order"), ["north", 2019]),
+    ("stream.experiences=none", ("stream", "experiences"), None),
+    ("stream.name=none", ("stream", "name"), "none"),
+    ("training.lr=1e-3", ("training", "lr"), 1e-3),
+    ("training.early_stopping=yes", ("training", "early_stopping"), True),
+    ("model.pooling=cls", ("model", "pooling"), "cls"),
+])
+def test_set_text_is_converted_by_the_declared_type(setting, field, expected):
+    from continual.run import build_configs
+
+    extra = ["--val-per-class", "1"] if "early_stopping" in setting else []
+    config = build_configs(["--set", setting, *extra])[1][0]
+    value = getattr(getattr(config, field[0]), field[1])
+    assert value == expected and type(value) is type(expected)
+
+
+def test_set_value_of_the_wrong_type_names_the_flag_and_key(capsys):
+    assert main(["--set", "training.epochs=two"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --set training.epochs expects an integer, got 'two'"
+
+
+def _help_entries(monkeypatch) -> dict[str, str]:
+    """Each option of --help with the text that follows it, up to the next option (unwrapped)."""
+    import re
+
+    from continual.run import build_parser
+
+    monkeypatch.setenv("COLUMNS", "1000")
+    text = build_parser().format_help()
+    body = re.sub(r"\n\n[^\n]+:\n", "\n", text.split("options:", 1)[1])  # without group headings
+    parts = re.split(r"\n  (--[a-z-]+)", body)
+    return {flag: " ".join(rest.split()) for flag, rest in zip(parts[1::2], parts[2::2])}
+
+
+def test_every_config_field_with_a_flag_is_in_help_with_its_default(monkeypatch):
+    import dataclasses
+
+    from continual.config import ModelConfig, RunControl, StreamConfig, TrainingConfig, flag_of
+
+    entries = _help_entries(monkeypatch)
+    flagged = 0
+    for cls in (StreamConfig, ModelConfig, TrainingConfig, RunControl):
+        for f in dataclasses.fields(cls):
+            flag = flag_of(cls, f.name)
+            if flag is None:
+                continue
+            flagged += 1
+            shown = False if isinstance(f.default, bool) else f.default  # an on/off flag: off unless given
+            assert flag in entries, flag
+            assert entries[flag].endswith(f"(default: {shown})"), (flag, entries[flag])
+            assert " ".join(f.metadata["help"].split()) in entries[flag]
+    assert flagged >= 30
+    assert entries["--no-buffer-checkpoint"].endswith("(default: False)") and "--buffer-checkpoint" not in entries
+
+
+def test_every_config_field_declares_its_help():
+    import dataclasses
+
+    from continual.config import ModelConfig, RunControl, StreamConfig, TrainingConfig
+
+    for cls in (StreamConfig, ModelConfig, TrainingConfig, RunControl):
+        for f in dataclasses.fields(cls):
+            assert len(f.metadata.get("help", "")) > 10, f"{cls.__name__}.{f.name} has no help: declare it with option()"
+
+
+def test_a_flag_without_help_is_refused_when_the_parser_is_built():
+    import argparse
+    import dataclasses
+
+    from continual.flags import add_config_flags
+
+    @dataclasses.dataclass
+    class Section:
+        undocumented: int = 3
+
+    with pytest.raises(TypeError, match="Section.undocumented has a flag but no help"):
+        add_config_flags(argparse.ArgumentParser(), "section", Section)
