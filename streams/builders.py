@@ -130,10 +130,7 @@ def build_stream(
     experience instead of ``train_per_class``. Counts of what was dropped go into
     ``stream.extra``.
     """
-    if scenario not in SCENARIOS:
-        raise DataError(f"unknown scenario {scenario!r}: use one of {', '.join(SCENARIOS)}")
-    if n_experiences is not None and n_experiences < 1:
-        raise DataError("--experiences must be at least 1")
+    _check_scenario(scenario, n_experiences)
     sizes = Sizes(train_per_class, test_per_class, val_per_class, shots, min_examples_per_class)
     layout = assign_experiences(table, scenario=scenario, seed=seed, n_experiences=n_experiences,
                                 class_order=class_order, domain_order=domain_order,
@@ -143,9 +140,7 @@ def build_stream(
     selection = Selection.of(table, rows=rows, layout=layout)
     check_class_sizes(table, selection=selection, layout=layout, sizes=sizes)
     sides = split_rows(table, selection=selection, sizes=sizes, seed=seed)
-    if shots is not None:
-        sides = sides._replace(train=keep_shots(table, selection=selection, layout=layout,
-                                                train=sides.train, shots=shots, seed=seed))
+    sides = keep_shots(table, selection=selection, layout=layout, sides=sides, sizes=sizes, seed=seed)
     sides, duplicates = drop_held_out_duplicates(selection.texts, sides)
     extra: dict = {"conflicting_texts_dropped": conflicting, "repeated_texts_dropped": repeated,
                    "duplicates_dropped": duplicates}
@@ -154,17 +149,10 @@ def build_stream(
         table, selection=selection, layout=layout, sides=sides)
     if layout.names is not None:
         extra[f"{scenario}s"] = list(layout.names)
-    return Stream(
-        name=name or f"{table.name}-{scenario}",
-        scenario=scenario,
-        description=description or _describe(table, layout),
-        card=table.card,
-        class_names=class_names,
-        experiences=experiences,
-        class_descriptions=descriptions,
-        notes=list(table.notes) + _dropped_notes(extra),
-        extra=extra,
-    )
+    return Stream(name=name or f"{table.name}-{scenario}", scenario=scenario,
+                  description=description or _describe(table, layout), card=table.card,
+                  class_names=class_names, experiences=experiences, class_descriptions=descriptions,
+                  notes=list(table.notes) + _dropped_notes(extra), extra=extra)
 
 
 # --- the steps ------------------------------------------------------------------------------------
@@ -264,16 +252,19 @@ def split_rows(table: SourceTable, *, selection: Selection, sizes: Sizes, seed: 
     return _given_split(given, selection.strata, groups, rng=rng, train_cap=train_cap, sizes=sizes)
 
 
-def keep_shots(table: SourceTable, *, selection: Selection, layout: Layout, train: list[int],
-               shots: int, seed: int) -> list[int]:
-    """Step 6: ``shots`` training positions per stratum (from the ``few-shot`` generator); a
-    warning names each stratum that has fewer and keeps what it has."""
-    kept, short = sample_per_stratum(train, selection.strata, per_stratum=shots,
+def keep_shots(table: SourceTable, *, selection: Selection, layout: Layout, sides: Sides,
+               sizes: Sizes, seed: int) -> Sides:
+    """Step 6: with ``sizes.shots``, that many training positions per stratum (from the
+    ``few-shot`` generator); a warning names each stratum that has fewer and keeps what it has.
+    Called by :func:`build_stream` only, whose caller the warning names."""
+    if sizes.shots is None:
+        return sides
+    kept, short = sample_per_stratum(sides.train, selection.strata, per_stratum=sizes.shots,
                                      rng=numpy_rng(seed, "few-shot"))
     for stratum, n in sorted(short.items(), key=lambda item: str(item[0])):
         warnings.warn(f"{_stratum_name(table, layout, stratum)} has only {n} training examples, "
-                      f"fewer than {shots} shots: it keeps {n}", stacklevel=3)
-    return kept
+                      f"fewer than {sizes.shots} shots: it keeps {n}", stacklevel=3)
+    return sides._replace(train=kept)
 
 
 def drop_held_out_duplicates(texts: list[str], sides: Sides) -> tuple[Sides, int]:
@@ -329,6 +320,13 @@ def make_experiences(table: SourceTable, *, selection: Selection, layout: Layout
 
 
 # --- helpers --------------------------------------------------------------------------------------
+
+
+def _check_scenario(scenario: str, n_experiences: Optional[int]) -> None:
+    if scenario not in SCENARIOS:
+        raise DataError(f"unknown scenario {scenario!r}: use one of {', '.join(SCENARIOS)}")
+    if n_experiences is not None and n_experiences < 1:
+        raise DataError("--experiences must be at least 1")
 
 
 def _class_order(table: SourceTable, class_order: Optional[Sequence], seed: int) -> list[int]:

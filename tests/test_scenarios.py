@@ -158,6 +158,7 @@ def test_few_shot_counts_and_warning(tmp_path):
     with pytest.warns(UserWarning, match="class 'fracture' has only 3 training examples") as record:
         stream = build_stream(table, scenario="class", seed=0, n_experiences=2, shots=5, **SIZES)
     assert all(text not in str(w.message) for w in record for text in frame["note"])
+    assert {w.filename for w in record} == {__file__}  # the warning names the caller's line
     counts = Counter(y for e in stream.experiences for y in e.train_labels)
     fracture = table.class_names.index("fracture")
     assert counts[fracture] == 3 and all(n == 5 for c, n in counts.items() if c != fracture)
