@@ -8,7 +8,7 @@ from typing import Optional
 import torch
 
 from streams import Stream
-from streams.tokenization import pack, tokenize_texts
+from streams.tokenization import PackedTextDataset, pack, tokenize_texts
 
 
 @dataclass
@@ -48,20 +48,6 @@ def tokenize_stream(stream: Stream, tokenizer, *, max_length: int, cache_dir: Op
             xs.append(pack(ids, length, pad_id))
             ys.append(torch.as_tensor(labels, dtype=torch.long))
     return packed
-
-
-class PackedTextDataset(torch.utils.data.Dataset):
-    """Packed inputs and labels; ``targets`` lets Avalanche read the labels without loading x."""
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor):
-        self.x, self.y = x, y
-        self.targets = y.tolist()
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def __getitem__(self, index):
-        return self.x[index], self.y[index]
 
 
 def make_benchmark(stream: Stream, packed: PackedStream):
