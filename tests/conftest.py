@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny random BERT saved as a local model folder, and a synthetic stream."""
+"""Shared fixtures: a tiny random BERT saved as a local model folder, and synthetic streams of
+the three scenarios that it learns within a few optimiser steps (see ``TINY_TRAINING``)."""
 from __future__ import annotations
 
 import random
@@ -6,7 +7,8 @@ import random
 import pytest
 
 from streams import Records, SourceCard, Stream
-from streams.scenarios import class_incremental
+from streams.builders import build_stream
+from streams.sources import SourceTable
 
 # Six "diagnoses", each with its own words, so a tiny model can learn something in one step.
 CLASS_WORDS = {
@@ -18,6 +20,15 @@ CLASS_WORDS = {
     "dermatitis": ["rash", "itch", "skin", "eczema"],
 }
 FILLER = ["patient", "reports", "with", "and", "the", "of", "severe", "mild", "chronic", "acute"]
+CARD = SourceCard("synthetic", "tiny synthetic stream for tests", "tests/conftest.py", "1", "MIT", "none")
+#: Per-class sizes of the synthetic streams: every experience is tested on every one of its classes.
+TRAIN_PER_CLASS, TEST_PER_CLASS = 10, 6
+#: Texts made per class: the split gives at most a fifth of a class to its test set.
+PER_CLASS = 32
+#: Training settings at which naive learns each synthetic experience well above chance
+#: (tests/test_learnable.py asserts it); tests that compare metrics between runs use them so
+#: that they compare learned models, not noise.
+TINY_TRAINING = {"batch_size": 8, "eval_batch_size": 16, "lr": 1e-2, "epochs": 2}
 
 
 def synthetic_records(per_class: int = 14, seed: int = 0) -> Records:
@@ -39,7 +50,7 @@ def write_notes(path):
     """A small text,label CSV of the synthetic records (for tests that need a --data file)."""
     import csv
 
-    records = synthetic_records(per_class=14)
+    records = synthetic_records(per_class=PER_CLASS)
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["text", "label"])
@@ -47,13 +58,50 @@ def write_notes(path):
     return path
 
 
-def synthetic_stream(seed: int = 0, n_experiences: int = 3, per_class: int = 14) -> Stream:
-    records = synthetic_records(per_class)
-    card = SourceCard("synthetic", "tiny synthetic stream for tests", "tests/conftest.py", "1", "MIT", "none")
-    experiences = class_incremental(records, n_experiences=n_experiences, seed=seed,
-                                    train_per_class=10, test_per_class=4)
-    return Stream("synthetic-class", "class", "tiny synthetic stream", card, records.class_names,
-                  experiences, records.class_descriptions)
+def synthetic_stream(seed: int = 0, n_experiences: int = 3, per_class: int = PER_CLASS) -> Stream:
+    """Six diagnoses in ``n_experiences`` class-incremental experiences (class order from ``seed``)."""
+    table = SourceTable.from_records(synthetic_records(per_class), name="synthetic", card=CARD)
+    return build_stream(table, scenario="class", seed=seed, n_experiences=n_experiences,
+                        train_per_class=TRAIN_PER_CLASS, test_per_class=TEST_PER_CLASS,
+                        name="synthetic-class", description="tiny synthetic stream")
+
+
+def synthetic_domain_stream(seed: int = 0) -> Stream:
+    """Three 'sites' writing the same three diagnoses (one label space), each site with its own
+    pair of each diagnosis' words, so the sites differ and every site's test set holds every class."""
+    rng = random.Random(seed)
+    names = list(CLASS_WORDS)[:3]
+    texts, labels, domains = [], [], []
+    for site in range(3):
+        for label, name in enumerate(names):
+            words = CLASS_WORDS[name][site: site + 2]
+            seen = set()
+            while len(seen) < PER_CLASS:
+                n = rng.randint(3, 8)
+                text = " ".join(rng.choice(words + FILLER[: rng.randint(1, 6)]) for _ in range(n))
+                if text not in seen and any(word in text.split() for word in words):
+                    seen.add(text)
+                    texts.append(text)
+                    labels.append(label)
+                    domains.append(f"site{site}")
+    records = Records(texts, labels, names, [f"a disease called {n}" for n in names])
+    table = SourceTable.from_records(records, name="synthetic", card=CARD, domains=domains)
+    return build_stream(table, scenario="domain", seed=seed, n_experiences=None,
+                        train_per_class=TRAIN_PER_CLASS, test_per_class=TEST_PER_CLASS,
+                        name="synthetic-domain", description="three sites")
+
+
+def synthetic_task_stream(seed: int = 0) -> Stream:
+    """Three tasks of two diagnoses each, labels local to each task (0, 1)."""
+    records = synthetic_records(per_class=PER_CLASS, seed=seed)
+    tasks = [f"task{label // 2}" for label in records.labels]
+    table = SourceTable.from_records(records, name="synthetic", card=CARD, tasks=tasks)
+    return build_stream(table, scenario="task", seed=seed, n_experiences=None,
+                        train_per_class=TRAIN_PER_CLASS, test_per_class=TEST_PER_CLASS,
+                        name="synthetic-task", description="three tasks")
+
+
+SYNTHETIC_STREAMS = {"class": synthetic_stream, "domain": synthetic_domain_stream, "task": synthetic_task_stream}
 
 
 @pytest.fixture(scope="session")
@@ -69,8 +117,9 @@ def tiny_model_dir(tmp_path_factory):
     vocab = specials + words + [l for l in letters if l not in words]
     vocab += [f"##{l}" for l in letters]
     vocab = vocab[:99]
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
+    # ``vocab=`` (a mapping): the tokenizer ignores a ``vocab_file=`` argument and would map
+    # every word to [UNK], leaving nothing to learn.
+    tokenizer = BertTokenizerFast(vocab={word: i for i, word in enumerate(vocab)}, do_lower_case=True)
     tokenizer.save_pretrained(folder)
     torch.manual_seed(0)
     config = BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
@@ -82,48 +131,3 @@ def tiny_model_dir(tmp_path_factory):
 @pytest.fixture
 def tiny_stream():
     return synthetic_stream()
-
-
-def synthetic_domain_stream(seed: int = 0) -> Stream:
-    """Three 'hospitals' writing the same three diagnoses (one label space)."""
-    from streams import ExperienceData
-
-    records = synthetic_records(per_class=18, seed=seed)
-    keep = [i for i, y in enumerate(records.labels) if y < 3]
-    experiences = []
-    for domain in range(3):
-        rows = [i for k, i in enumerate(keep) if k % 3 == domain]
-        train, test = rows[: int(len(rows) * 0.7)], rows[int(len(rows) * 0.7):]
-        experiences.append(ExperienceData(
-            id=domain, classes=[0, 1, 2], task=0,
-            train_texts=[f"site{domain} " + records.texts[i] for i in train],
-            train_labels=[records.labels[i] for i in train],
-            test_texts=[f"site{domain} " + records.texts[i] for i in test],
-            test_labels=[records.labels[i] for i in test]))
-    card = SourceCard("synthetic", "tiny synthetic domain stream", "tests", "1", "MIT", "none")
-    return Stream("synthetic-domain", "domain", "three sites", card, records.class_names[:3],
-                  experiences, records.class_descriptions[:3])
-
-
-def synthetic_task_stream(seed: int = 0) -> Stream:
-    """Three tasks of two classes each, labels local to each task (0, 1)."""
-    from streams import ExperienceData
-
-    records = synthetic_records(per_class=12, seed=seed)
-    experiences = []
-    for task in range(3):
-        pair = [2 * task, 2 * task + 1]
-        rows = [i for i, y in enumerate(records.labels) if y in pair]
-        train, test = rows[::2] + rows[1::4], rows[3::4]
-        experiences.append(ExperienceData(
-            id=task, classes=[0, 1], task=task,
-            train_texts=[records.texts[i] for i in train],
-            train_labels=[pair.index(records.labels[i]) for i in train],
-            test_texts=[records.texts[i] for i in test],
-            test_labels=[pair.index(records.labels[i]) for i in test],
-            label_names=[records.class_names[c] for c in pair]))
-    card = SourceCard("synthetic", "tiny synthetic task stream", "tests", "1", "MIT", "none")
-    return Stream("synthetic-task", "task", "three tasks", card, records.class_names, experiences)
-
-
-SYNTHETIC_STREAMS = {"class": synthetic_stream, "domain": synthetic_domain_stream, "task": synthetic_task_stream}

@@ -84,9 +84,12 @@ def test_icd10cm_chapters_experiences_and_caps():
 
 
 def test_given_class_order_is_used():
-    records = synthetic_records()
-    from streams.scenarios import class_incremental
+    from streams.builders import build_stream
+    from streams.sources import SourceTable
 
-    exps = class_incremental(records, n_experiences=3, seed=0, train_per_class=5, test_per_class=2,
-                             class_order=[5, 4, 3, 2, 1, 0])
-    assert [e.classes for e in exps] == [[5, 4], [3, 2], [1, 0]]
+    from conftest import CARD
+
+    table = SourceTable.from_records(synthetic_records(), name="synthetic", card=CARD)
+    stream = build_stream(table, scenario="class", seed=0, n_experiences=3, train_per_class=5, test_per_class=2,
+                          class_order=[5, 4, 3, 2, 1, 0])
+    assert [e.classes for e in stream.experiences] == [[5, 4], [3, 2], [1, 0]]
