@@ -2,40 +2,6 @@
 from .registry import HyperParam, StrategyParts, register_strategy
 
 
-def freeze_rows_plugin():
-    """A plugin that keeps the head's units of earlier classes exactly as they were.
-
-    Avalanche's ``IncrementalClassifier`` already grows the head; this plugin restores the rows of
-    previously seen classes after every optimizer step. Restoring (rather than zeroing their
-    gradient) keeps them fixed under AdamW's weight decay and momentum too.
-    """
-    import torch
-    from avalanche.training.plugins import SupervisedPlugin
-
-    class FreezeOldHeadUnits(SupervisedPlugin):
-        def __init__(self):
-            super().__init__()
-            self.rows: list[int] = []
-            self.weight = self.bias = None
-
-        def before_training_exp(self, strategy, **kwargs):
-            self.rows = sorted(getattr(strategy.experience, "previous_classes", ()))
-            linear = strategy.model.head.classifier
-            with torch.no_grad():
-                self.weight = linear.weight[self.rows].clone()
-                self.bias = linear.bias[self.rows].clone()
-
-        def after_update(self, strategy, **kwargs):
-            if not self.rows:
-                return
-            linear = strategy.model.head.classifier
-            with torch.no_grad():
-                linear.weight[self.rows] = self.weight
-                linear.bias[self.rows] = self.bias
-
-    return FreezeOldHeadUnits()
-
-
 @register_strategy(
     "expanding-heads",
     family="architecture",
@@ -50,4 +16,8 @@ def freeze_rows_plugin():
     scenarios=("class",),
 )
 def expanding_heads(params, context) -> StrategyParts:
-    return StrategyParts(plugins=[] if params["unfreeze_old"] else [freeze_rows_plugin()])
+    if params["unfreeze_old"]:
+        return StrategyParts(plugins=[])
+    from .expanding_heads_plugin import FreezeOldHeadUnits
+
+    return StrategyParts(plugins=[FreezeOldHeadUnits()])

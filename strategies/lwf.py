@@ -2,27 +2,6 @@
 from .registry import HyperParam, StrategyParts, register_strategy
 
 
-def make_lwf_plugin(alpha: float, temperature: float):
-    """Avalanche's LwFPlugin with the teacher in eval mode.
-
-    Avalanche 0.6.0 deep-copies the student in train mode, so dropout stays on in the teacher and
-    its soft targets are noisy; Li & Hoiem record the old model's responses deterministically.
-    """
-    from avalanche.training import LearningWithoutForgetting
-    from avalanche.training.plugins import LwFPlugin
-
-    class EvalTeacherLwF(LearningWithoutForgetting):
-        def post_adapt(self, agent, exp):
-            super().post_adapt(agent, exp)
-            self.prev_model.eval()
-            for parameter in self.prev_model.parameters():
-                parameter.requires_grad_(False)
-
-    plugin = LwFPlugin(alpha=alpha, temperature=temperature)
-    plugin.lwf = EvalTeacherLwF(alpha=alpha, temperature=temperature)
-    return plugin
-
-
 @register_strategy(
     "lwf",
     family="distillation",
@@ -35,4 +14,6 @@ def make_lwf_plugin(alpha: float, temperature: float):
     ],
 )
 def lwf(params, context) -> StrategyParts:
-    return StrategyParts(plugins=[make_lwf_plugin(params["alpha"], params["temperature"])])
+    from .lwf_plugin import EvalTeacherLwFPlugin
+
+    return StrategyParts(plugins=[EvalTeacherLwFPlugin(params["alpha"], params["temperature"])])

@@ -18,28 +18,6 @@ def make_buffer(policy: str, mem_size: int):
     return ReservoirSamplingBuffer(max_size=mem_size)
 
 
-def bucketed_replay_plugin(**kwargs):
-    """Avalanche's ReplayPlugin (same buffer, same update) with length-bucketed current and
-    memory batches (:class:`streams.batching.BucketedReplayLoader`). The loader's generator is
-    drawn from torch's global RNG, which the run reseeds before each experience."""
-    import torch
-    from avalanche.training.plugins import ReplayPlugin
-
-    from streams.batching import BucketedReplayLoader
-
-    class BucketedReplayPlugin(ReplayPlugin):
-        def before_training_exp(self, strategy, num_workers=0, shuffle=True, drop_last=False, **kw):
-            if len(self.storage_policy.buffer) == 0:
-                return
-            generator = torch.Generator().manual_seed(int(torch.randint(2**31 - 1, (1,)).item()))
-            strategy.dataloader = BucketedReplayLoader(
-                strategy.adapted_dataset, self.storage_policy.buffer,
-                batch_size=self.batch_size or strategy.train_mb_size,
-                batch_size_mem=self.batch_size_mem or strategy.train_mb_size, generator=generator)
-
-    return BucketedReplayPlugin(**kwargs)
-
-
 @register_strategy(
     "replay",
     family="replay",
@@ -54,7 +32,9 @@ def bucketed_replay_plugin(**kwargs):
     ],
 )
 def replay(params, context) -> StrategyParts:
+    from .replay_plugin import BucketedReplayPlugin
+
     buffer = make_buffer(params["policy"], params["mem_size"])
-    plugin = bucketed_replay_plugin(mem_size=params["mem_size"], storage_policy=buffer,
-                                    batch_size=context.batch_size, batch_size_mem=context.batch_size)
+    plugin = BucketedReplayPlugin(mem_size=params["mem_size"], storage_policy=buffer,
+                                  batch_size=context.batch_size, batch_size_mem=context.batch_size)
     return StrategyParts(plugins=[plugin])

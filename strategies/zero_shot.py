@@ -7,6 +7,7 @@ from .registry import HyperParam, StrategyParts, register_strategy
 def embed_texts(text_encoder, tokenizer, texts, *, max_length: int = 64):
     """Normalised sentence embeddings of ``texts`` with the model's own pooling."""
     import torch
+
     from streams.tokenization import pack
 
     ids = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
@@ -17,34 +18,6 @@ def embed_texts(text_encoder, tokenizer, texts, *, max_length: int = 64):
         embeddings = text_encoder(x)
     text_encoder.train(was_training)
     return torch.nn.functional.normalize(embeddings.float(), dim=-1).clone()
-
-
-def zero_shot_head_class():
-    import torch
-    from avalanche.models import DynamicModule
-
-    class ZeroShotHead(DynamicModule):
-        """Cosine similarity to fixed class prototypes, masked to the classes seen in training
-        so far (what a trained growing head could predict at that point)."""
-
-        def __init__(self, prototypes: torch.Tensor, scale: float, mask_value: float = -1000.0):
-            super().__init__()
-            self.register_buffer("prototypes", prototypes)
-            self.register_buffer("active_units", torch.zeros(len(prototypes), dtype=torch.int8))
-            self.scale = scale
-            self.mask_value = mask_value
-
-        @torch.no_grad()
-        def adaptation(self, experience):
-            super().adaptation(experience)
-            if self.training:
-                self.active_units[list(experience.classes_in_this_experience)] = 1
-
-        def forward(self, features, **kwargs):
-            logits = self.scale * torch.nn.functional.normalize(features.float(), dim=-1) @ self.prototypes.T
-            return logits.masked_fill(self.active_units == 0, self.mask_value)
-
-    return ZeroShotHead
 
 
 @register_strategy(
@@ -61,8 +34,10 @@ def zero_shot_head_class():
 )
 def zero_shot(params, context) -> StrategyParts:
     def prepare(model):
+        from .zero_shot_head import ZeroShotHead
+
         prototypes = embed_texts(model.features, context.tokenizer, context.class_descriptions)
-        model.head = zero_shot_head_class()(prototypes, params["scale"])
+        model.head = ZeroShotHead(prototypes, params["scale"])
         for parameter in model.parameters():
             parameter.requires_grad_(False)
         return model

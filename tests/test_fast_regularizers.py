@@ -80,12 +80,12 @@ def test_penalty_plan_keeps_only_embedding_rows_with_importance_and_the_same_gra
 def test_ewc_penalty_matches_avalanche_with_a_grown_head(mode):
     from avalanche.training.plugins import EWCPlugin
 
-    from strategies.ewc import text_ewc_plugin
+    from strategies.ewc_plugin import TextEWCPlugin
 
     torch.manual_seed(1)
     model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 3))  # the head grew from 2 to 3 units
     kwargs = {"ewc_lambda": 7.0, "mode": mode, "decay_factor": 0.9 if mode == "online" else None}
-    ours, theirs = text_ewc_plugin(fisher_samples=0, **kwargs), EWCPlugin(**kwargs)
+    ours, theirs = TextEWCPlugin(fisher_samples=0, **kwargs), EWCPlugin(**kwargs)
     for experience in range(2):
         saved, imps = {}, {}
         for name, p in model.named_parameters():
@@ -110,10 +110,10 @@ def test_separate_ewc_folds_past_experiences_into_two_sums_with_the_same_penalty
     Avalanche's, which keeps every copy."""
     from avalanche.training.plugins import EWCPlugin
 
-    from strategies.ewc import text_ewc_plugin
+    from strategies.ewc_plugin import TextEWCPlugin
 
     torch.manual_seed(2)
-    ours, theirs = text_ewc_plugin(fisher_samples=0, ewc_lambda=3.0, mode="separate"), EWCPlugin(ewc_lambda=3.0, mode="separate")
+    ours, theirs = TextEWCPlugin(fisher_samples=0, ewc_lambda=3.0, mode="separate"), EWCPlugin(ewc_lambda=3.0, mode="separate")
     for experience in range(4):
         model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2 + experience))  # the head at this experience
         for plugin in (ours, theirs):
@@ -163,7 +163,7 @@ def _packed_dataset(n=12, length=6):
 def test_ewc_importances_equal_avalanche_per_example_and_subsample_is_seeded():
     from avalanche.training.plugins import EWCPlugin
 
-    from strategies.ewc import text_ewc_plugin
+    from strategies.ewc_plugin import TextEWCPlugin
 
     torch.manual_seed(0)
     model, data = _Packed(), _packed_dataset()
@@ -171,21 +171,21 @@ def test_ewc_importances_equal_avalanche_per_example_and_subsample_is_seeded():
     args = (model, nn.CrossEntropyLoss(), optimizer, data, "cpu", 4)
     # all examples: Avalanche's batches, Avalanche's estimate
     expected = EWCPlugin(ewc_lambda=1.0).compute_importances(*args)
-    got = text_ewc_plugin(ewc_lambda=1.0, fisher_samples=0).compute_importances(*args)
+    got = TextEWCPlugin(ewc_lambda=1.0, fisher_samples=0).compute_importances(*args)
     for name in expected:
         torch.testing.assert_close(got[name].data, expected[name].data)
     # every batch run in pieces of one length each: the same estimate
-    import strategies.ewc
+    import strategies.ewc_plugin
 
-    saved, strategies.ewc.GROUP_OVERHEAD = strategies.ewc.GROUP_OVERHEAD, 0
+    saved, strategies.ewc_plugin.GROUP_OVERHEAD = strategies.ewc_plugin.GROUP_OVERHEAD, 0
     try:
-        grouped = text_ewc_plugin(ewc_lambda=1.0, fisher_samples=0).compute_importances(*args)
+        grouped = TextEWCPlugin(ewc_lambda=1.0, fisher_samples=0).compute_importances(*args)
     finally:
-        strategies.ewc.GROUP_OVERHEAD = saved
+        strategies.ewc_plugin.GROUP_OVERHEAD = saved
     for name in expected:
         torch.testing.assert_close(grouped[name].data, expected[name].data)
     # a subsample: seeded, reproducible, and not the full estimate
-    sub = [text_ewc_plugin(ewc_lambda=1.0, fisher_samples=4).compute_importances(*args) for _ in range(2)]
+    sub = [TextEWCPlugin(ewc_lambda=1.0, fisher_samples=4).compute_importances(*args) for _ in range(2)]
     torch.testing.assert_close(sub[0]["head.weight"].data, sub[1]["head.weight"].data)
     assert not torch.allclose(sub[0]["head.weight"].data, expected["head.weight"].data)
 
@@ -193,12 +193,12 @@ def test_ewc_importances_equal_avalanche_per_example_and_subsample_is_seeded():
 def test_mas_penalty_matches_avalanche():
     from avalanche.training.plugins import MASPlugin
 
-    from strategies.importance import text_mas_plugin
+    from strategies.importance_plugins import TextMASPlugin
 
     torch.manual_seed(2)
     model = nn.Linear(3, 2)
     results = []
-    for plugin in (text_mas_plugin(lambda_reg=3.0), MASPlugin(lambda_reg=3.0)):
+    for plugin in (TextMASPlugin(lambda_reg=3.0), MASPlugin(lambda_reg=3.0)):
         torch.manual_seed(5)
         plugin.params = {n: ParamData(n, init_tensor=torch.randn(p.shape)) for n, p in model.named_parameters()}
         plugin.importance = {n: ParamData(n, init_tensor=torch.rand(p.shape)) for n, p in model.named_parameters()}
@@ -213,11 +213,11 @@ def test_mas_penalty_matches_avalanche():
 def test_si_on_cpu_integrates_the_path_and_penalizes_drift():
     """Avalanche's SI keeps views of the live weights on the CPU (zero path integral, zero
     penalty); ours keeps copies: omega = min(-sum(g * dtheta) / (dtheta_total**2 + eps), 0.001)."""
-    from strategies.importance import text_si_plugin
+    from strategies.importance_plugins import TextSIPlugin
 
     torch.manual_seed(4)
     model = nn.Linear(2, 1, bias=False)
-    plugin = text_si_plugin(si_lambda=2.0, eps=1e-7)
+    plugin = TextSIPlugin(si_lambda=2.0, eps=1e-7)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     strategy = _fake_strategy(model, exp_counter=0)
     start = model.weight.detach().clone()
@@ -254,12 +254,12 @@ def test_si_on_cpu_integrates_the_path_and_penalizes_drift():
 def test_si_penalty_on_embedding_rows_matches_its_formula():
     """SI's penalty plan keeps only the embedding rows that moved with a gradient (the others
     have omega 0) and gives the value and gradient of lambda/2 * sum(omega * (theta - anchor)**2)."""
-    from strategies.importance import text_si_plugin
+    from strategies.importance_plugins import TextSIPlugin
     from strategies.penalty import SPARSE_MIN_ROWS
 
     torch.manual_seed(5)
     model = nn.Sequential(nn.Embedding(SPARSE_MIN_ROWS + 10, 3), nn.Flatten(), nn.Linear(6, 2))
-    plugin = text_si_plugin(si_lambda=4.0, eps=1e-7)
+    plugin = TextSIPlugin(si_lambda=4.0, eps=1e-7)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     strategy = _fake_strategy(model, exp_counter=0)
     plugin.before_training_exp(strategy)

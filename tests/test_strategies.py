@@ -50,7 +50,7 @@ def test_registry_names_and_defaults():
 
 
 def test_expanding_heads_freezes_old_units_and_differs_from_naive(tiny_model_dir, tmp_path):
-    from strategies.expanding_heads import freeze_rows_plugin
+    from strategies.expanding_heads_plugin import FreezeOldHeadUnits
 
     class Exp:
         previous_classes = {0, 2}
@@ -64,7 +64,7 @@ def test_expanding_heads_freezes_old_units_and_differs_from_naive(tiny_model_dir
     strategy.model = torch.nn.Module()
     strategy.model.head = torch.nn.Module()
     strategy.model.head.classifier = linear
-    plugin = freeze_rows_plugin()
+    plugin = FreezeOldHeadUnits()
     plugin.before_training_exp(strategy)
     before = linear.weight.detach().clone()
     with torch.no_grad():
@@ -82,9 +82,9 @@ def test_expanding_heads_freezes_old_units_and_differs_from_naive(tiny_model_dir
 
 
 def test_lwf_teacher_is_in_eval_mode():
-    from strategies.lwf import make_lwf_plugin
+    from strategies.lwf_plugin import EvalTeacherLwFPlugin
 
-    plugin = make_lwf_plugin(1.0, 2.0)
+    plugin = EvalTeacherLwFPlugin(1.0, 2.0)
 
     class Agent:
         model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Dropout(0.5)).train()

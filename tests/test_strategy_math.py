@@ -78,9 +78,9 @@ def test_mas_importance_is_mean_abs_gradient_of_squared_output_norm():
 
 
 def test_lwf_distillation_is_temperature_kl_on_old_units():
-    from strategies.lwf import make_lwf_plugin
+    from strategies.lwf_plugin import EvalTeacherLwFPlugin
 
-    lwf = make_lwf_plugin(alpha=1.0, temperature=2.0).lwf
+    lwf = EvalTeacherLwFPlugin(alpha=1.0, temperature=2.0).lwf
     student = torch.tensor([[1.0, 0.0, 5.0]])
     teacher = torch.tensor([[0.0, 1.0, -3.0]])
     loss = lwf._distillation_loss(student, teacher, active_units={0, 1})

@@ -1,0 +1,53 @@
+"""DER's template: Avalanche's DER with masked stored logits, bucketed memory batches and a saved buffer.
+
+Imported by :func:`strategies.der.der` when it builds the strategy (this module imports torch
+and Avalanche).
+"""
+from __future__ import annotations
+
+import torch
+from avalanche.training import DER
+from avalanche.training.utils import cycle
+
+from streams.batching import BucketBatchSampler, example_lengths
+
+from .der import logit_targets
+from .state import load_storage, storage_state
+
+
+class MaskedLogitsDER(DER):
+    """Avalanche's DER, with stored logits of then-masked units left out of the logit loss and
+    length-bucketed memory batches.
+
+    With a masked ``IncrementalClassifier`` the logits stored for classes not yet seen hold the
+    mask value (-1000); regressing today's logits of those (now active) classes onto -1000 would
+    dominate the loss. Those entries are replaced by the current (detached) outputs, so they add
+    neither loss nor gradient, which is what DER++ means on a growing head.
+    """
+
+    #: its state includes stored training examples (left out with --no-buffer-checkpoint)
+    holds_examples = True
+
+    def _before_training_exp(self, **kwargs):
+        super()._before_training_exp(**kwargs)
+        if self.replay_loader is not None:
+            # memory batches length-bucketed too (Avalanche draws them uniformly, each padded
+            # to its longest text); the generator comes from torch's global RNG, which the run
+            # reseeds before each experience
+            buffer = self.storage_policy.buffer
+            generator = torch.Generator().manual_seed(int(torch.randint(2**31 - 1, (1,)).item()))
+            sampler = BucketBatchSampler(example_lengths(buffer), self.batch_size_mem,
+                                         generator=generator, drop_last=True)
+            self.replay_loader = cycle(torch.utils.data.DataLoader(buffer, batch_sampler=sampler))
+
+    def _after_forward(self, **kwargs):
+        super()._after_forward(**kwargs)
+        if getattr(self, "replay_loader", None) is not None:
+            self.batch_logits = logit_targets(self.batch_logits, self.mb_output[: self.batch_size_mem])
+
+    def state_dict(self, examples: bool = True) -> dict:
+        """The buffer of examples with their stored logits."""
+        return {"kind": "der", "storage": storage_state(self.storage_policy, examples)}
+
+    def load_state_dict(self, state: dict, context) -> None:
+        load_storage(self.storage_policy, state["storage"], context)

@@ -1,0 +1,64 @@
+"""LwF's plugin: Avalanche's LwFPlugin with a deterministic teacher and a saved state.
+
+Imported by :func:`strategies.lwf.lwf` when it builds the plugin (this module imports Avalanche).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from avalanche.training import LearningWithoutForgetting
+from avalanche.training.plugins import LwFPlugin
+
+from .state import ordered_set, teacher_state
+
+
+class EvalTeacherLwF(LearningWithoutForgetting):
+    """Avalanche's LwF loss with the teacher in eval mode.
+
+    Avalanche 0.6.0 deep-copies the student in train mode, so dropout stays on in the teacher and
+    its soft targets are noisy; Li & Hoiem record the old model's responses deterministically.
+    """
+
+    def post_adapt(self, agent, exp):
+        super().post_adapt(agent, exp)
+        self.prev_model.eval()
+        for parameter in self.prev_model.parameters():
+            parameter.requires_grad_(False)
+
+
+def class_history(benchmark, finished: int) -> dict:
+    """``prev_classes_by_task`` rebuilt with LearningWithoutForgetting.post_adapt's own set
+    operations over the finished experiences (their iteration order is then the same)."""
+    classes: dict = {}
+    for exp_id in range(finished):
+        dataset = benchmark.train_stream[exp_id].dataset
+        for task_id in dataset.targets_task_labels.uniques:
+            found = set(dataset.task_set[task_id].targets.uniques)
+            classes[task_id] = found if task_id not in classes else classes[task_id].union(found)
+    return classes
+
+
+class EvalTeacherLwFPlugin(LwFPlugin):
+    """Avalanche's LwFPlugin distilling from an :class:`EvalTeacherLwF`."""
+
+    def __init__(self, alpha: float, temperature: float):
+        super().__init__(alpha=alpha, temperature=temperature)
+        self.lwf = EvalTeacherLwF(alpha=alpha, temperature=temperature)
+
+    def state_dict(self, examples: bool = True) -> dict:
+        """The experience count, the teacher and the classes it distils, per task."""
+        lwf = self.lwf
+        return {"kind": "lwf", "expcount": lwf.expcount, "teacher": teacher_state(lwf.prev_model),
+                "prev_classes": [[int(t), [int(c) for c in classes]]
+                                 for t, classes in lwf.prev_classes_by_task.items()]}
+
+    def load_state_dict(self, state: dict, context) -> None:
+        lwf = self.lwf
+        lwf.expcount = state["expcount"]
+        lwf.prev_model = context.teacher(state["teacher"])
+        replayed = class_history(context.benchmark, context.finished)
+        classes = defaultdict(set)
+        for task_id, ids in state["prev_classes"]:
+            candidate = replayed.get(task_id)
+            classes[task_id] = candidate if candidate is not None and list(candidate) == ids else ordered_set(ids)
+        lwf.prev_classes_by_task = classes
