@@ -252,6 +252,6 @@ def assemble(config: ExperimentConfig, stream, *, device, params: dict, componen
         train_mb_size=config.training.batch_size, train_epochs=config.training.epochs,
         eval_mb_size=config.training.eval_batch_size, device=device,
         plugins=[*plugins, collector, Progress(progress), *extra_plugins], evaluator=evaluator,
-        eval_every=1 if config.training.early_stopping else -1, **template_kwargs)
+        eval_every=1 if config.training.early_stopping else -1) | template_kwargs
     strategy = text_template(template or SupervisedTemplate, config.seed)(**arguments)
     return Assembled(packed, benchmark, head, strategy, collector, loggers, trains_once)
