@@ -4,13 +4,14 @@ A run is described by an :class:`ExperimentConfig` (one strategy, one seed); the
 per (strategy, seed) of the grid it is given. Each field of the stream, model, training and run
 control sections declares, with :func:`option`, its help text and choices and whether it is a
 command-line flag, so ``python -m continual.run`` generates those flags from the fields
-(:mod:`continual.flags`). Values come from the defaults, then a YAML file, then the flags given,
-then ``--set section.key=value`` (:func:`merge_sections`); YAML values keep their YAML types and
-are checked against the field's declared type, ``--set`` text is converted by it. See
-docs/design.md, section Architecture.
+(:func:`add_config_flags`). Values come from the defaults, then a YAML file
+(:func:`load_config_file`), then the flags given, then ``--set section.key=value``
+(:func:`apply_override`); YAML values keep their YAML types and are checked against the field's
+declared type, ``--set`` text is converted by it. See docs/design.md, section Architecture.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import functools
 import re
@@ -252,8 +253,7 @@ def _expected(kind: Any) -> str:
     if origin is Union:
         return " or ".join(_expected(a) for a in args if a is not type(None))
     if origin is list:
-        item = _expected(args[0]) if args else "values"
-        return "a list of " + item.replace("an integer", "integers").replace("a number", "numbers")
+        return "a list of " + _expected(args[0]).replace("an integer", "integers").replace("a number", "numbers")
     return _WHAT.get(kind, getattr(kind, "__name__", str(kind)))
 
 
@@ -273,7 +273,7 @@ def from_text(kind: Any, text: str) -> Any:
                 continue
         raise ValueError(_expected(kind))
     if origin is list:
-        return [from_text(args[0], item) for item in text.split(",") if item.strip()] if args else text.split(",")
+        return [from_text(args[0], item) for item in text.split(",") if item.strip()]
     if kind is bool:
         if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
             raise ValueError(_expected(kind))
@@ -305,7 +305,7 @@ def checked(kind: Any, value: Any) -> Any:
                 continue
     elif origin is list:
         if isinstance(value, list):
-            return [checked(args[0], item) for item in value] if args else value
+            return [checked(args[0], item) for item in value]
     elif kind is float and not isinstance(value, bool) and isinstance(value, (int, float, str)):
         try:
             return float(value)
@@ -368,6 +368,54 @@ def _mapping(value: Any, where: str) -> dict:
     if not isinstance(value, dict):
         raise UserError(f"{where} must be a mapping of keys to values, got {value!r}")
     return value
+
+
+# Command-line flags generated from the fields (as transformers' HfArgumentParser does). A
+# generated flag's parser default is argparse.SUPPRESS: only flags given on the command line reach
+# the parsed namespace, which is how they win over a YAML file while an absent flag leaves the
+# file's value alone; --help still shows each field's default.
+
+
+def _value_type(kind: Any) -> Any:
+    """The argparse ``type`` of a field declared ``kind``: ``Optional[int]`` parses as ``int``."""
+    if typing.get_origin(kind) is Union:
+        members = [a for a in typing.get_args(kind) if a is not type(None)]
+        if len(members) == 1:
+            return members[0]
+    if kind in (int, float, str):
+        return kind
+    raise TypeError(f"no command-line flag for a field of type {kind}: declare it with flag=None")
+
+
+def add_config_flags(parser: Any, section: str, cls: type) -> None:
+    """One flag on ``parser`` (a parser or an argument group) per field of ``cls`` that has one;
+    its namespace name is ``section.field``. A field without help is a programming error."""
+    types = field_types(cls)
+    for f in dataclasses.fields(cls):
+        flag = flag_of(cls, f.name)
+        if flag is None:
+            continue
+        help_text = f.metadata.get("help")
+        if not help_text:
+            raise TypeError(f"{cls.__name__}.{f.name} has a flag but no help: declare it with option()")
+        dest, kind, choices = f"{section}.{f.name}", types[f.name], f.metadata.get("choices")
+        if kind is bool:  # an on/off flag: not giving it is its default
+            parser.add_argument(flag, dest=dest, action="store_false" if f.default else "store_true",
+                                default=argparse.SUPPRESS, help=_with_default(help_text, False))
+            continue
+        parser.add_argument(flag, dest=dest, type=_value_type(kind), choices=choices,
+                            metavar=None if choices else f.name.upper(), default=argparse.SUPPRESS,
+                            help=_with_default(help_text, f.default))
+
+
+def _with_default(help_text: str, default: Any) -> str:
+    return f"{help_text} (default: {default})".replace("%", "%%")
+
+
+def given_flags(args: argparse.Namespace, section: str) -> dict[str, Any]:
+    """The values of the generated flags of ``section`` that were given on the command line."""
+    prefix = section + "."
+    return {dest[len(prefix):]: value for dest, value in vars(args).items() if dest.startswith(prefix)}
 
 
 #: model_type values of BERT-family encoders (config.json), the models this suite fine-tunes.

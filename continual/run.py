@@ -1,9 +1,9 @@
 """``python -m continual.run``: parse flags into configs and call :func:`run_experiment`.
 
-The flags of config fields are generated from the config dataclasses (:mod:`continual.flags`);
-only the flags that are not config fields are declared here. Arguments are checked before the
-heavy imports (torch, transformers, Avalanche), so a typo costs a fraction of a second and prints
-one line.
+The flags of config fields are generated from the config dataclasses
+(:func:`continual.config.add_config_flags`); only the flags that are not config fields are declared
+here. Arguments are checked before the heavy imports (torch, transformers, Avalanche), so a typo
+costs a fraction of a second and prints one line.
 """
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ import sys
 from typing import Any, Optional, Sequence
 
 from .config import (SECTIONS, ExperimentConfig, ModelConfig, RunControl, StreamConfig, TrainingConfig,
-                     apply_override, load_config_file)
+                     add_config_flags, apply_override, given_flags, load_config_file)
 from .errors import ArgumentParser, UserError, closest, exit_code, quiet_library_warnings
-from .flags import add_config_flags, given_flags
 
 #: Stream fields given on the command line as comma-separated lists (declared here, not generated:
 #: their items stay text, except class ids).
@@ -135,11 +134,8 @@ def build_configs(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namesp
     args = build_parser().parse_args(argv)
     sections, strategy_params = section_values(args)
     names = strategy_names(args.strategy, strategy_params)
-    try:
-        stream, model, training = (StreamConfig(**sections["stream"]), ModelConfig(**sections["model"]),
-                                   TrainingConfig(**sections["training"]))
-    except TypeError as err:
-        raise UserError(f"bad configuration: {err}") from None
+    stream, model, training = (StreamConfig(**sections["stream"]), ModelConfig(**sections["model"]),
+                               TrainingConfig(**sections["training"]))
     seeds = _int_list("--seed", args.seed)
     check_combination(args, stream, training)
     control = RunControl(**given_flags(args, "control"))

@@ -233,7 +233,9 @@ def test_yaml_values_keep_their_types(tmp_path):
 def test_yaml_value_of_the_wrong_type_is_one_line_naming_file_and_key(yaml_text, needle, tmp_path, capsys):
     path = tmp_path / "x.yaml"
     path.write_text(yaml_text)
-    assert main(["--config", str(path), "--out", str(tmp_path / "out")]) == 2
+    # --jobs 0 is refused after the file is read: a check that lets the value through fails here
+    # instead of starting a default run
+    assert main(["--config", str(path), "--out", str(tmp_path / "out"), "--jobs", "0"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and needle in err, err
     if "section has no field" not in needle and "unknown" not in needle:
@@ -270,7 +272,7 @@ def test_set_text_is_converted_by_the_declared_type(setting, field, expected):
 
 
 def test_set_value_of_the_wrong_type_names_the_flag_and_key(capsys):
-    assert main(["--set", "training.epochs=two"]) == 2
+    assert main(["--set", "training.epochs=two", "--jobs", "0"]) == 2  # --jobs 0: never a run
     assert capsys.readouterr().err.strip() == "error: --set training.epochs expects an integer, got 'two'"
 
 
@@ -322,7 +324,7 @@ def test_a_flag_without_help_is_refused_when_the_parser_is_built():
     import argparse
     import dataclasses
 
-    from continual.flags import add_config_flags
+    from continual.config import add_config_flags
 
     @dataclasses.dataclass
     class Section:
