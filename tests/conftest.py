@@ -58,11 +58,12 @@ def write_notes(path):
     return path
 
 
-def synthetic_stream(seed: int = 0, n_experiences: int = 3, per_class: int = PER_CLASS) -> Stream:
+def synthetic_stream(seed: int = 0, n_experiences: int = 3, per_class: int = PER_CLASS,
+                     val_per_class: int = 0) -> Stream:
     """Six diagnoses in ``n_experiences`` class-incremental experiences (class order from ``seed``)."""
     table = SourceTable.from_records(synthetic_records(per_class), name="synthetic", card=CARD)
     return build_stream(table, scenario="class", seed=seed, n_experiences=n_experiences,
-                        train_per_class=TRAIN_PER_CLASS, test_per_class=TEST_PER_CLASS,
+                        train_per_class=TRAIN_PER_CLASS, test_per_class=TEST_PER_CLASS, val_per_class=val_per_class,
                         name="synthetic-class", description="tiny synthetic stream")
 
 
