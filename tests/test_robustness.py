@@ -5,6 +5,7 @@ import csv
 import hashlib
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -154,33 +155,51 @@ def test_help_lists_every_flag_with_meaning_and_default(capsys):
         assert "(default: " in formatter._expand_help(action), action.option_strings  # as --help shows it
 
 
+def write_secret_notes(path: Path) -> list[str]:
+    """The synthetic notes, each carrying a made-up record number that cannot occur by chance
+    in anything the run writes (no word of the tokenizer, no number it prints)."""
+    records = synthetic_records(per_class=14)
+    rng = random.Random(2024)
+    texts = [f"{text} mrn{rng.randrange(10**11, 10**12)}x" for text in records.texts]
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(zip(texts, [records.class_names[y] for y in records.labels]))
+    return texts
+
+
 def test_a_run_writes_no_text_and_nothing_outside_its_folders(tmp_path, tiny_model_dir):
-    """Every file a run writes (results, logs, cache, kept checkpoint) and its output is searched
-    for the input texts; a fresh HOME and TMPDIR show what it writes elsewhere."""
-    texts = write_csv(tmp_path / "notes.csv")
+    """Every file a run writes (results, logs, tokenization cache, kept checkpoint) and its
+    output are searched for every input text and every record number; a fresh HOME and TMPDIR
+    show what it writes elsewhere."""
+    texts = write_secret_notes(tmp_path / "notes.csv")
     home, temporary, out = tmp_path / "home", tmp_path / "tmp", tmp_path / "out"
     home.mkdir()
     temporary.mkdir()
     env = {"PATH": os.environ["PATH"], "HOME": str(home), "TMPDIR": str(temporary), "PYTHONHASHSEED": "0"}
     argv = [*data_argv(tmp_path / "notes.csv", tiny_model_dir), "--strategy", "replay", "--out", str(out),
-            "--log", "csv", "--log", "tensorboard"]
+            "--log", "csv", "--log", "tensorboard", "--keep-checkpoint"]
     argv.remove("--no-cache")
     done = subprocess.run([sys.executable, "-m", "continual.run", *argv], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     run = out / "notes-class" / "replay" / "seed-0"
-    assert sorted(p.name for p in run.iterdir()) == ["accuracy_matrix.csv", "config.json", "forgetting_curve.png",
-                                                     "logs", "metrics.json"]  # no checkpoint: it held token ids
+    assert sorted(p.name for p in run.iterdir()) == ["accuracy_matrix.csv", "checkpoint", "config.json",
+                                                     "forgetting_curve.png", "logs", "metrics.json"]
+    assert [p for p in (run / "logs").rglob("*") if p.is_file()], "the loggers wrote nothing to search"
     cache = home / ".cache" / "continual-medical"
     outside = [p for p in [*home.rglob("*"), *temporary.rglob("*")]
                if p.is_file() and cache not in p.parents]
     # Avalanche writes its own user config (a default dataset folder) when it is imported.
     assert [p.relative_to(home).as_posix() for p in outside] == [".avalanche/config.json"]
     written = [p for p in [*out.rglob("*"), *cache.rglob("*")] if p.is_file()]
-    assert written
-    probes = [t.encode() for t in texts] + [t.upper().encode() for t in texts[:5]]
+    assert any(p.suffix == ".pt" for p in written) and any(cache in p.parents for p in written)
+    numbers = [text.split()[-1] for text in texts]
+    probes = [t.encode() for t in texts] + [t.upper().encode() for t in texts] + [n.encode() for n in numbers]
+    probes += [n.encode("utf-16-le") for n in numbers]
+    assert all(probe in (tmp_path / "notes.csv").read_bytes() for probe in probes[: len(texts)])  # the search works
     for path in written:
         content = path.read_bytes()
         assert not any(probe in content for probe in probes), path
     for stream in (done.stdout, done.stderr):
-        assert not any(t in stream for t in texts)
+        assert not any(n in stream for n in numbers)
