@@ -41,7 +41,7 @@ def ewc(params, context) -> StrategyParts:
         HyperParam("lambda", 1e6, _LAMBDA_HELP, "sweep 1e3..1e7 on icd10cm-chapters (README)"),
         HyperParam("decay", 0.9, "decay of the running importance (gamma)", "Schwarz et al. 2018"),
         HyperParam("fisher_samples", FISHER_SAMPLES, _SAMPLES_HELP,
-                   "a subsample for speed (the issue's cost target); effect on accuracy in the README",
+                   "a subsample for speed; effect on accuracy in the README",
                    minimum=0),
     ],
 )

@@ -15,7 +15,7 @@ from avalanche.training.utils import ParamData, zerolike_params_dict
 from streams.batching import length_groups
 from streams.seeds import derived_seed
 
-from .penalty import PenaltyPlan, cached_plan
+from .penalty import PenaltyPlan, cached_plan, forget_plan
 from .state import param_dict, param_dict_state
 
 #: padded tokens that one more forward and backward call is worth in the importance pass
@@ -46,7 +46,7 @@ class TextEWCPlugin(EWCPlugin):
       examples (kept in dataset order) instead of all of them; 0 means all, Avalanche's estimate.
       Each batch runs in pieces of similar length (:func:`streams.batching.length_groups`),
       each cut to its own longest text, their gradients summed into the batch's: consecutive
-      examples vary in length, and one padded batch cost about twice the tokens.
+      examples vary in length, and one padded batch costs about twice the tokens.
     """
 
     def __init__(self, *args, fisher_samples: int = 0, seed: int = 0, **kwargs):
@@ -152,7 +152,7 @@ class TextEWCPlugin(EWCPlugin):
         return [(params, means, totals)], constant
 
     def after_training_exp(self, strategy, **kw):
-        self._plan_cache = None
+        forget_plan(self)
         self.sample_seed = derived_seed(self.run_seed, "importance-sample", strategy.clock.train_exp_counter)
         super().after_training_exp(strategy, **kw)
         self._fold()
@@ -165,7 +165,7 @@ class TextEWCPlugin(EWCPlugin):
         # Avalanche's batches: consecutive examples in the dataset's order. The estimate
         # depends on how examples are grouped into batches (the square of a batch's mean
         # gradient), and our experiences list texts by code, hence mostly by class; shuffled
-        # or length-bucketed batches gave a smaller Fisher and undid the tuned lambda.
+        # or length-bucketed batches give a smaller Fisher, for which the tuned lambda is wrong.
         loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, indices), batch_size=batch_size)
         model.eval()
         importances = zerolike_params_dict(model)
@@ -202,7 +202,7 @@ class TextEWCPlugin(EWCPlugin):
                 "folded_square": float(self.folded_square)}
 
     def load_state_dict(self, state: dict, context) -> None:
-        self._plan_cache = None  # planned from the state being replaced
+        forget_plan(self)  # planned from the state being replaced
         self.saved_params = defaultdict(dict, {k: param_dict(v) for k, v in state["saved_params"].items()})
         self.importances = defaultdict(dict, {k: param_dict(v) for k, v in state["importances"].items()})
         self.total_importance = param_dict(state["total_importance"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from avalanche.training.plugins import MASPlugin, SynapticIntelligencePlugin
 
-from .penalty import PenaltyPlan, cached_plan
+from .penalty import PenaltyPlan, cached_plan, forget_plan
 from .state import param_dict, param_dict_state
 
 
@@ -109,7 +109,7 @@ class TextSIPlugin(SynapticIntelligencePlugin):
                 "syn_data": {k: param_dict_state(v) for k, v in self.syn_data.items()}}
 
     def load_state_dict(self, state: dict, context) -> None:
-        self._plan_cache = None  # planned from the state being replaced
+        forget_plan(self)  # planned from the state being replaced
         self.ewc_data = tuple(param_dict(d) for d in state["ewc_data"])
         self.syn_data = {k: param_dict(v) for k, v in state["syn_data"].items()}
 
@@ -138,6 +138,6 @@ class TextMASPlugin(MASPlugin):
         return {"kind": "mas", "params": param_dict_state(self.params), "importance": param_dict_state(self.importance)}
 
     def load_state_dict(self, state: dict, context) -> None:
-        self._plan_cache = None  # planned from the state being replaced
+        forget_plan(self)  # planned from the state being replaced
         self.params = param_dict(state["params"])
         self.importance = param_dict(state["importance"])

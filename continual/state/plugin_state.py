@@ -139,6 +139,7 @@ def adapters() -> dict[type, Callable[[object], StateAdapter]]:
     )
     from avalanche.training.plugins.clock import Clock
     from avalanche.training.templates import SupervisedTemplate
+    from avalanche.training.templates.base_sgd import PeriodicEval
 
     from ..engine.template import Progress
     from ..evaluation.predictions import PredictionCollector
@@ -146,8 +147,8 @@ def adapters() -> dict[type, Callable[[object], StateAdapter]]:
     return {Clock: ClockState, GEMPlugin: GEMState, AGEMPlugin: AGEMState, SupervisedTemplate: PlainTemplateState,
             Cumulative: CumulativeState, JointTraining: JointState,
             # no state that outlives an experience
-            EvaluationPlugin: StateAdapter, EarlyStoppingPlugin: StateAdapter, Progress: StateAdapter,
-            PredictionCollector: StateAdapter}
+            EvaluationPlugin: StateAdapter, EarlyStoppingPlugin: StateAdapter, PeriodicEval: StateAdapter,
+            Progress: StateAdapter, PredictionCollector: StateAdapter}
 
 
 def state_of(target):
