@@ -1,7 +1,6 @@
 """``--jobs N``: several runs at once in worker processes, same results, clean stops."""
 import json
 import signal
-import time
 
 import psutil
 import pytest
@@ -9,7 +8,7 @@ import torch
 
 from continual.engine.parallel import threads_per_job
 from continual.run import main
-from test_resume import cli_argv, run_dir_of, start, wait_for, without_timing
+from test_resume import cli_argv, lock_held_by, poll_until, run_dir_of, start, wait_for, without_timing
 from conftest import write_notes
 
 
@@ -71,6 +70,10 @@ def test_a_run_refused_at_its_start_stops_the_dispatch_and_exits_2(tmp_path, tin
     assert [line.split()[0] for line in out.strip().splitlines()[2:]] == ["naive"]
 
 
+def live(workers) -> list:
+    return [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+
+
 def _workers(process) -> list:
     """The run's worker processes (not multiprocessing's resource tracker)."""
     return [child for child in psutil.Process(process.pid).children()
@@ -97,8 +100,7 @@ def test_sigterm_stops_every_worker_and_resume_finishes_the_runs(tmp_path, tiny_
     assert process.returncode == 143, err[-2000:]
     assert err.strip().splitlines()[-1].startswith("interrupted: resume with: python -m continual.run")
     assert "Traceback" not in err
-    time.sleep(0.5)
-    assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+    poll_until(lambda: not live(workers), timeout=10.0, what="the workers to end with the parent")
     for run in runs:
         assert not (run / ".lock").exists() and not (run / "metrics.json").exists()
         assert (run / "checkpoint" / "state.pt").exists()
@@ -115,6 +117,12 @@ def test_sigterm_stops_every_worker_and_resume_finishes_the_runs(tmp_path, tiny_
         assert without_timing(got) == without_timing(expected), name
 
 
+def workers_holding(process, runs, found: list) -> list:
+    """The workers whose process id is in a run's lock (the lock is held), kept in ``found``."""
+    found[:] = [w for w in _workers(process) if any(lock_held_by(run, w) for run in runs)]
+    return found
+
+
 def test_a_worker_that_dies_is_reported_in_one_line_with_exit_1(tmp_path, tiny_model_dir):
     """A worker killed from outside (as the OOM killer would) ends the command with exit 1 and a
     line saying which run it was and that --resume continues it; the other worker is not left
@@ -125,8 +133,8 @@ def test_a_worker_that_dies_is_reported_in_one_line_with_exit_1(tmp_path, tiny_m
     argv += ["--strategy", "replay,naive", "--jobs", "2", "--out", str(tmp_path / "out")]
     process = start(argv)
     runs = [run_dir_of(tmp_path / "out", name) for name in ("replay", "naive")]
-    wait_for(lambda: all((run / ".lock").exists() for run in runs), process)
-    workers = _workers(process)
+    workers = []
+    wait_for(lambda: len(workers_holding(process, runs, workers)) == 2, process)
     victim = next(w for w in workers if w.pid == int((runs[0] / ".lock").read_text().strip()))
     victim.kill()
     _, err = process.communicate(timeout=300)
@@ -134,4 +142,4 @@ def test_a_worker_that_dies_is_reported_in_one_line_with_exit_1(tmp_path, tiny_m
     last = err.strip().splitlines()[-1]
     assert "the worker running replay on notes-class, seed 0 died" in last and "--resume" in last
     assert "Traceback" not in err
-    assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+    poll_until(lambda: not live(workers), timeout=10.0, what="the other worker to end")

@@ -17,7 +17,7 @@ from continual import ExperimentConfig, ModelConfig, StreamConfig, TrainingConfi
 from continual.run import main
 from continual.engine.template import reseed_global
 
-from conftest import SYNTHETIC_STREAMS, write_notes
+from conftest import SYNTHETIC_STREAMS, TINY_TRAINING, write_notes
 
 REPO = Path(__file__).resolve().parents[1]
 TIMING = {"train_seconds", "eval_seconds", "peak_rss_mb"}
@@ -33,7 +33,7 @@ def config_for(name, model_dir, tmp_path, **training):
     return ExperimentConfig(
         strategy=name, seed=3, out=str(tmp_path),
         stream=StreamConfig(no_cache=True, max_length=16), model=ModelConfig(model=model_dir),
-        training=TrainingConfig(batch_size=8, eval_batch_size=16, lr=1e-3, device="cpu", epochs=1, **training),
+        training=TrainingConfig(device="cpu", **{**TINY_TRAINING, **training}),
         strategy_params={k: v for k, v in SMALL.items() if k in name.split("+")},
     )
 
@@ -105,8 +105,9 @@ def test_two_processes_give_identical_metrics_and_record_seed_and_versions(tmp_p
         out = tmp_path / f"out-{hash_seed}"
         command = [sys.executable, "-m", "continual.run", "--data", str(data), "--text-col", "text",
                    "--label-col", "label", "--scenario", "class", "--experiences", "3", "--train-per-class", "10",
-                   "--test-per-class", "4", "--model", tiny_model_dir, "--max-length", "16", "--batch-size", "8",
-                   "--epochs", "1", "--device", "cpu", "--no-cache", "--no-progress", "--seed", "5",
+                   "--test-per-class", "6", "--model", tiny_model_dir, "--max-length", "16",
+                   "--batch-size", str(TINY_TRAINING["batch_size"]), "--epochs", str(TINY_TRAINING["epochs"]),
+                   "--lr", str(TINY_TRAINING["lr"]), "--device", "cpu", "--no-cache", "--no-progress", "--seed", "5",
                    "--strategy", "agem,replay", "--set", "replay.mem_size=12", "--set", "agem.patterns_per_exp=4",
                    "--deterministic", "--out", str(out)]
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}

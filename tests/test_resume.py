@@ -21,7 +21,7 @@ from continual.config import RunControl
 from continual.run import main
 from strategies import STRATEGIES
 
-from conftest import SYNTHETIC_STREAMS, write_notes
+from conftest import SYNTHETIC_STREAMS, TINY_TRAINING, write_notes
 
 REPO = Path(__file__).resolve().parents[1]
 #: metrics.json fields measured, not computed: they differ between any two runs
@@ -30,11 +30,11 @@ SMALL = {"replay": {"mem_size": "12"}, "der": {"mem_size": "12"}, "gem": {"patte
          "agem": {"patterns_per_exp": "4", "sample_size": "4"}, "icarl": {"mem_size": "12"}}
 
 
-def config_for(name, model_dir, out, epochs=1, **control):
+def config_for(name, model_dir, out, **control):
     return ExperimentConfig(
         strategy=name, seed=0, out=str(out),
         stream=StreamConfig(no_cache=True, max_length=16), model=ModelConfig(model=model_dir),
-        training=TrainingConfig(batch_size=8, eval_batch_size=16, lr=1e-3, device="cpu", epochs=epochs),
+        training=TrainingConfig(device="cpu", **TINY_TRAINING),
         strategy_params={k: v for k, v in SMALL.items() if k in name.split("+")}, control=RunControl(**control),
     )
 
@@ -161,8 +161,9 @@ def test_gem_refuses_to_resume_without_its_memories(tiny_model_dir, tmp_path):
 def cli_argv(csv_path, model_dir):
     """CLI arguments for a small CSV of the synthetic texts and the tiny BERT."""
     return ["--data", str(csv_path), "--text-col", "text", "--label-col", "label", "--scenario", "class",
-            "--experiences", "3", "--train-per-class", "10", "--test-per-class", "4", "--model", model_dir,
-            "--max-length", "16", "--batch-size", "8", "--epochs", "1", "--lr", "0.001", "--device", "cpu",
+            "--experiences", "3", "--train-per-class", "10", "--test-per-class", "6", "--model", model_dir,
+            "--max-length", "16", "--batch-size", str(TINY_TRAINING["batch_size"]),
+            "--epochs", str(TINY_TRAINING["epochs"]), "--lr", str(TINY_TRAINING["lr"]), "--device", "cpu",
             "--no-cache", "--no-progress", "--set", "replay.mem_size=12"]
 
 
@@ -218,12 +219,12 @@ def test_finished_run_is_not_redone_unless_overwrite(data_argv, tmp_path, capsys
     assert main(argv) == 0
     assert "already done" in capsys.readouterr().err
     assert {p.name: p.stat().st_mtime_ns for p in run.iterdir()} == before
-    assert main([*argv, "--lr", "0.01"]) == 2
+    assert main([*argv, "--lr", "0.02"]) == 2
     err = capsys.readouterr().err.strip()
     assert "another configuration" in err and "training.lr" in err and len(err.splitlines()) == 1
     assert {p.name: p.stat().st_mtime_ns for p in run.iterdir()} == before
-    assert main([*argv, "--overwrite", "--lr", "0.01"]) == 0
-    assert json.loads((run / "config.json").read_text())["config"]["training"]["lr"] == 0.01
+    assert main([*argv, "--overwrite", "--lr", "0.02"]) == 0
+    assert json.loads((run / "config.json").read_text())["config"]["training"]["lr"] == 0.02
 
 
 @pytest.fixture
@@ -298,11 +299,23 @@ def test_resume_with_nothing_to_resume_starts_fresh(data_argv, tmp_path, capsys)
     assert "nothing to resume" in capsys.readouterr().err
 
 
-def test_keep_checkpoint_keeps_it(data_argv, tmp_path):
-    out = tmp_path / "out"
-    assert main([*data_argv, "--strategy", "naive", "--out", str(out), "--keep-checkpoint"]) == 0
-    payload = checkpoint.load(run_dir_of(out, "naive"))
-    assert payload["progress"]["finished"] == 3
+def test_keep_checkpoint_keeps_it_and_without_it_it_is_deleted(data_argv, tmp_path):
+    """With --keep-checkpoint the completed run's checkpoint stays, holds the final state of
+    every experience and loads with ``torch.load(weights_only=True)`` (tensors and plain values
+    only); without the flag the same run leaves no checkpoint folder."""
+    kept, plain = tmp_path / "kept", tmp_path / "plain"
+    assert main([*data_argv, "--strategy", "replay", "--out", str(kept), "--keep-checkpoint"]) == 0
+    assert main([*data_argv, "--strategy", "replay", "--out", str(plain)]) == 0
+    files = sorted(p.name for p in (run_dir_of(kept) / "checkpoint").iterdir())
+    assert files == ["state.pt"]
+    payload = torch.load(run_dir_of(kept) / "checkpoint" / "state.pt", weights_only=True)
+    assert payload["progress"]["finished"] == 3 and len(payload["progress"]["matrix"]) == 3
+    assert payload["progress"]["matrix"] == json.loads((run_dir_of(kept) / "metrics.json").read_text())["accuracy_matrix"]
+    assert any(p["kind"] == "replay" for p in payload["state"]["plugins"])
+    assert checkpoint.load(run_dir_of(kept))["progress"]["finished"] == 3  # verified by the program too
+    assert not (run_dir_of(plain) / "checkpoint").exists()
+    assert sorted(p.name for p in run_dir_of(plain).iterdir()) == sorted(
+        p.name for p in run_dir_of(kept).iterdir() if p.name != "checkpoint")
 
 
 # ------------------------------------------------------------------ real signals, subprocesses
@@ -331,6 +344,7 @@ def start(argv):
 
 
 def wait_for(predicate, process, timeout=240.0):
+    """Poll until ``predicate()`` holds while ``process`` runs; fail if it ends or time runs out."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if process.poll() is not None:
@@ -339,6 +353,23 @@ def wait_for(predicate, process, timeout=240.0):
             process.kill()
             raise AssertionError("timed out waiting for the run")
         time.sleep(0.02)
+
+
+def poll_until(predicate, timeout=30.0, what="the expected state"):
+    """Poll until ``predicate()`` holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def lock_held_by(run: Path, process) -> bool:
+    lock = run / ".lock"
+    try:
+        return lock.read_text().strip() == str(process.pid)
+    except OSError:
+        return False
 
 
 def finished_experiences(run: Path) -> int:
@@ -360,11 +391,9 @@ def test_real_signal_then_resume_matches_an_uninterrupted_run(signum, after, cod
     run = run_dir_of(out)
     process = start([*argv, "--out", str(out)])
     if after == 0:
-        wait_for(lambda: (run / ".lock").exists(), process)
-        time.sleep(1.0)
+        wait_for(lambda: lock_held_by(run, process), process)  # the run has its folder, no checkpoint yet
     else:
         wait_for(lambda: finished_experiences(run) >= after, process)
-        time.sleep(0.05)  # into the next experience
     process.send_signal(signum)
     _, err = process.communicate(timeout=120)
     assert process.returncode == code, err[-2000:]
@@ -384,8 +413,7 @@ def test_second_run_into_the_same_folder_is_refused(slow_run, tmp_path, capsys):
     argv = [*argv, "--out", str(tmp_path / "out")]
     run = run_dir_of(tmp_path / "out")
     process = start(argv)
-    lock = run / ".lock"
-    wait_for(lambda: lock.exists() and lock.read_text().strip() == str(process.pid), process)  # locked
+    wait_for(lambda: lock_held_by(run, process), process)
     for extra in ([], ["--resume"], ["--overwrite"]):
         assert main([*argv, *extra]) == 2
         err = capsys.readouterr().err.strip()
