@@ -101,7 +101,7 @@ def fwt(matrix: Matrix, initial_accuracy: Sequence[float]) -> Optional[float]:
 def summarize(
     matrix: Matrix, initial_accuracy: Sequence[float], *, fwt_defined: bool = True
 ) -> dict:
-    """All metrics of DESIGN.md section 6, unrounded.
+    """All metrics of docs/design.md (Metrics), unrounded.
 
     ``fwt_defined=False`` (class-incremental runs with a masked growing head, where R[i][j>i] = 0
     by construction) stores forward transfer as None.

@@ -27,7 +27,7 @@ so that the three training loops see the same texts in the same length buckets:
 
 :func:`.measure.run_bench` returns what ``bench.json`` holds; :func:`.table.format_table` renders
 it against the targets. No timing is asserted anywhere: the numbers are measurements to read,
-compare and paste (docs/design.md, Reproducibility, keeps the measured ones).
+compare and paste (docs/benchmarks.md keeps the measured ones, with command, date and machine).
 
 The package is not called ``benchmark``: in this code base (``continual/engine/benchmark.py``)
 and in Avalanche that word means a stream of experiences, the data a run learns from.
