@@ -3,8 +3,6 @@ buffer's size, balance and policy, the expanding head reaching the optimizer, ea
 EWC's configured lambda and LwF's teacher. Training mechanisms are watched during a real tiny run
 through an Avalanche plugin passed as ``extra_plugins`` (the hook the benchmark uses too)."""
 import json
-from collections import Counter
-
 import pytest
 import torch
 from avalanche.core import SupervisedPlugin
@@ -78,6 +76,7 @@ def test_replay_buffer_holds_mem_size_split_by_its_policy(policy, tiny_model_dir
     run_watched(tiny_config("replay", tiny_model_dir, tmp_path, {"replay": {"mem_size": str(MEM_SIZE), "policy": policy}}),
                 spy)
     classes = [e.classes for e in stream.experiences]
+    assert len(spy.after) == len(classes)
     for k, groups in enumerate(spy.after):
         sizes = {key: len(targets) for key, targets in groups.items()}
         assert sum(sizes.values()) == MEM_SIZE, (k, sizes)  # every experience has more than mem_size texts
@@ -90,8 +89,6 @@ def test_replay_buffer_holds_mem_size_split_by_its_policy(policy, tiny_model_dir
             assert all(set(targets) == {c} for c, targets in groups.items())
         else:
             assert set(groups["all"]) <= set(seen)
-    final = Counter(t for targets in spy.after[-1].values() for t in targets)
-    assert set(final) == {c for group in classes for c in group} or policy == "reservoir"
 
 
 # ------------------------------------------------------------------ expanding head and optimizer
