@@ -1,8 +1,5 @@
 """The CLI in-process through main(argv): bad input, listings, and a small real run."""
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 

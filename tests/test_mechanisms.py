@@ -161,6 +161,14 @@ def test_early_stopping_stops_when_validation_accuracy_stops_improving(tiny_mode
     assert sum(counts[True]) < sum(counts[False]), counts  # stopped before the last epoch
 
 
+def test_early_stopping_without_a_validation_split_is_one_line(tiny_model_dir, tmp_path):
+    from continual import UserError
+
+    config = tiny_config("naive", tiny_model_dir, tmp_path, early_stopping=True)
+    with pytest.raises(UserError, match="--early-stopping needs a validation split"):
+        run_experiment(config, stream=synthetic_stream(), progress=False, write=False)
+
+
 # ------------------------------------------------------------------ EWC lambda
 
 def test_configured_lambda_reaches_the_ewc_plugin(tiny_model_dir, tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""Reproducibility (DESIGN.md section 9; STYLE.md rule 15): the same seed gives identical
+"""Reproducibility (docs/design.md, Reproducibility): the same seed gives identical
 metrics (timings aside) for every strategy family, in one process and across processes; the
 seed and versions are recorded; --deterministic turns on torch's deterministic algorithms; and
 stored reference numbers are matched within a stated tolerance (torchtune's ``test_loss``)."""

@@ -1,4 +1,4 @@
-"""Checkpoint and resume (DESIGN.md section 9; STYLE.md rule 15, torchtune's
+"""Checkpoint and resume (docs/design.md, Checkpoints; torchtune's
 ``test_training_state_on_resume``): a run resumed from the checkpoint of any finished experience
 ends with the same metrics.json and the same final training state (model, optimizer, every
 plugin's state, buffers) as an uninterrupted one, for every registry strategy; real signals in a

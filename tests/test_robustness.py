@@ -1,4 +1,4 @@
-"""Bad input and privacy (issue 6): every bad input gets one line naming the problem and the
+"""Bad input and privacy: every bad input gets one line naming the problem and the
 fix, exit code 2, no traceback, and leaves earlier results as they were; --help documents every
 flag; a run writes no input text anywhere and nothing outside its output and cache folders."""
 import csv

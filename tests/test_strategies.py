@@ -6,7 +6,7 @@ import torch
 from continual import ExperimentConfig, ModelConfig, StreamConfig, TrainingConfig, run_experiment
 from strategies import STRATEGIES, parse_strategy, resolve_params
 
-from conftest import synthetic_stream
+from conftest import TINY_TRAINING, synthetic_stream
 
 SKELETON = ["naive", "ewc", "replay", "lwf", "expanding-heads"]
 
@@ -16,7 +16,7 @@ def config_for(strategy, model_dir, tmp_path, **params):
         strategy=strategy, seed=0, out=str(tmp_path),
         stream=StreamConfig(no_cache=True, max_length=16),
         model=ModelConfig(model=model_dir),
-        training=TrainingConfig(batch_size=8, eval_batch_size=16, lr=1e-3, device="cpu"),
+        training=TrainingConfig(**TINY_TRAINING, device="cpu"),
         strategy_params=params,
     )
 

@@ -1,4 +1,5 @@
-"""One run: assemble it from its configuration (:mod:`.assemble`), the loop over experiences
+"""Runs: assemble one from its configuration (:mod:`.assemble`), the loop over experiences
 (:mod:`.loop`), the Avalanche template (:mod:`.template`), the benchmark built from a tokenized
-stream (:mod:`.benchmark`), experiment loggers (:mod:`.loggers`), and the executor of many runs
-(:mod:`.parallel`). Importing this package is cheap; the modules import torch and Avalanche."""
+stream (:mod:`.benchmark`), experiment loggers (:mod:`.loggers`), what is checked before any run
+starts (:mod:`.launch`), and the executor of many runs (:mod:`.parallel`). Importing this package
+is cheap; its modules import torch and Avalanche."""

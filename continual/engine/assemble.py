@@ -233,6 +233,8 @@ def assemble(config: ExperimentConfig, stream, *, device, params: dict, componen
     print(f"   {packed.truncated_share:.1%} of texts truncated at {config.stream.max_length} tokens "
           f"(padded length {packed.length})", file=sys.stderr)
     benchmark = make_benchmark(stream, packed)
+    if config.training.early_stopping and not hasattr(benchmark, "valid_stream"):
+        raise UserError("--early-stopping needs a validation split: add --val-per-class N")
     head = config.model.head or default_head(stream.scenario)
     torch.manual_seed(derived_seed(config.seed, "model-init"))
     model = build_model(encoder, head=head, n_classes=stream.n_classes, pooling=config.model.pooling,
