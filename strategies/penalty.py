@@ -3,7 +3,7 @@
 Avalanche's plugins add ``lambda * sum(F * (theta - theta_old)**2)`` to the loss one parameter
 tensor at a time and let autograd differentiate it: for MiniLM's 22.7M parameters that costs
 more than the training step itself, and grows with the number of past experiences.
-:func:`quadratic_penalty` computes the same value and the same gradient,
+:class:`PenaltyPlan` computes the same value and the same gradient,
 ``2 * lambda * F * (theta - theta_old)``, with multi-tensor ("foreach") kernels and hands
 autograd the precomputed gradient, several times faster. The
 penalty stays part of the loss, so plugins that act after the backward pass (A-GEM's
@@ -131,12 +131,3 @@ def forget_plan(owner) -> None:
     """Drop the plan :func:`cached_plan` keeps on ``owner``: its importances or anchors changed
     (a new experience's importances, or state loaded from a checkpoint)."""
     owner._plan_cache = None
-
-
-def quadratic_penalty(terms: Sequence[tuple[Sequence[torch.Tensor], Sequence[torch.Tensor],
-                                            Sequence[torch.Tensor], float]]) -> torch.Tensor | None:
-    """``sum over terms of weight * sum(importance * (param - anchor)**2)``, differentiable in
-    the parameters, for one step (see :class:`PenaltyPlan`, which prepares it for many).
-    Returns None when there is nothing to penalize.
-    """
-    return PenaltyPlan(terms)()

@@ -19,15 +19,15 @@ def _grads(model, loss):
     return [p.grad.clone() for p in model.parameters()]
 
 
-def test_quadratic_penalty_value_and_gradient_match_autograd():
-    from strategies.penalty import quadratic_penalty
+def test_penalty_plan_value_and_gradient_match_autograd():
+    from strategies.penalty import PenaltyPlan
 
     torch.manual_seed(0)
     a, b = nn.Parameter(torch.randn(3, 2)), nn.Parameter(torch.randn(4))
     anchors = [[torch.randn(3, 2), torch.randn(4)], [torch.randn(3, 2)]]
     weights = [[torch.rand(3, 2), torch.rand(4)], [torch.rand(3, 2)]]
     terms = [([a, b], anchors[0], weights[0], 2.5), ([a], anchors[1], weights[1], 0.5)]
-    fast = quadratic_penalty(terms)
+    fast = PenaltyPlan(terms)()
     (fast * 3.0).backward()  # an outer factor reaches the precomputed gradient too
     fast_grads = [a.grad.clone(), b.grad.clone()]
     a.grad = b.grad = None
@@ -35,7 +35,7 @@ def test_quadratic_penalty_value_and_gradient_match_autograd():
     (slow * 3.0).backward()
     assert fast.item() == pytest.approx(slow.item(), rel=1e-6)
     torch.testing.assert_close(fast_grads, [a.grad, b.grad])
-    assert quadratic_penalty([]) is None
+    assert PenaltyPlan([])() is None
 
 
 def test_penalty_plan_keeps_only_embedding_rows_with_importance_and_the_same_gradient(monkeypatch):
