@@ -96,10 +96,13 @@ class Progress(SupervisedPlugin):
         self.enabled = enabled
         self.bar = None
 
-    def before_training_epoch(self, strategy, **kwargs):
+    def _open(self, strategy, phase: str) -> None:
         exp = strategy.experience.current_experience
-        self.bar = tqdm(total=len(strategy.dataloader), desc=f"train exp {exp}", unit="batch",
+        self.bar = tqdm(total=len(strategy.dataloader), desc=f"{phase} exp {exp}", unit="batch",
                         leave=False, disable=not self.enabled)
+
+    def before_training_epoch(self, strategy, **kwargs):
+        self._open(strategy, "train")
 
     def after_training_iteration(self, strategy, **kwargs):
         self.bar.update(1)
@@ -109,9 +112,7 @@ class Progress(SupervisedPlugin):
         self.bar.close()
 
     def before_eval_exp(self, strategy, **kwargs):
-        exp = strategy.experience.current_experience
-        self.bar = tqdm(total=len(strategy.dataloader), desc=f"eval exp {exp}", unit="batch",
-                        leave=False, disable=not self.enabled)
+        self._open(strategy, "eval")
 
     def after_eval_iteration(self, strategy, **kwargs):
         self.bar.update(1)
