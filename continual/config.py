@@ -89,6 +89,9 @@ class StreamConfig:
     task_order: Order = option(None, "task values in experience order; default: sorted, or the files' order", flag=None)
     shots: Optional[int] = option(None, "few-shot: keep K training examples per class in each experience")
     val_per_class: int = option(0, "validation examples per class held out of training (early stopping, tuning)")
+    split_seed: int = option(0, "seed of the train / validation / test split; fixed apart from --seed, so every run seed is scored on the same test texts")
+    holdout: str = option("test", "what the accuracy matrix scores: the test splits, or the validation splits (continual.tune sets it; the test texts are then never read)",
+                          choices=("test", "validation"), flag=None)
     cache_dir: Optional[str] = option(None, "tokenization cache folder; default ~/.cache/continual-medical ($XDG_CACHE_HOME respected)")
     no_cache: bool = option(False, "keep no tokenization cache on disk")
 
@@ -333,9 +336,8 @@ def apply_override(values: dict[str, dict[str, Any]], key: str, value: Any, *, o
     values.setdefault(section, {})[name] = typed
 
 
-def load_config_file(path: str) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, str]]]:
-    """A YAML config file's sections: (stream/model/training values, typed and checked; each
-    strategy's hyperparameters, as text for the strategy to parse)."""
+def read_config_file(path: str) -> dict:
+    """A YAML config file as a mapping of sections, or a :class:`UserError` naming the problem."""
     import yaml
 
     try:
@@ -347,6 +349,14 @@ def load_config_file(path: str) -> tuple[dict[str, dict[str, Any]], dict[str, di
         raise UserError(f"config file {path} is not valid YAML ({type(err).__name__}): fix its syntax") from None
     if not isinstance(data, dict):
         raise UserError(f"config file {path} must hold a mapping of sections (stream, model, training, strategies)")
+    return data
+
+
+def load_config_file(path: str, data: Optional[dict] = None) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, str]]]:
+    """A YAML config file's sections: (stream/model/training values, typed and checked; each
+    strategy's hyperparameters, as text for the strategy to parse). ``data`` is the file's
+    mapping when the caller has read it already (and taken out sections of its own)."""
+    data = read_config_file(path) if data is None else data
     unknown = set(data) - {*SECTIONS, "strategies"}
     if unknown:
         raise UserError(f"config file {path}: unknown section(s) {', '.join(sorted(map(str, unknown)))}; "

@@ -2,7 +2,7 @@
 
 This package knows nothing of continual-learning strategies.
 """
-from .base import DataError, ExperienceData, Records, SourceCard, Stream, SCENARIOS
+from .base import DataError, ExperienceData, Records, SourceCard, Stream, SCENARIOS, validation_view
 from .builders import build_stream
 from .registry import BUILTIN_STREAMS, register_stream
 from .sources import SourceTable, load_source
@@ -19,4 +19,5 @@ __all__ = [
     "build_stream",
     "load_source",
     "register_stream",
+    "validation_view",
 ]

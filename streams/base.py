@@ -140,3 +140,28 @@ class Stream:
             "extra": dict(self.extra),
             "card": self.card.to_dict(),
         }
+
+
+def validation_view(stream: Stream) -> Stream:
+    """The stream as a tuning run sees it: each experience's validation split takes the place of
+    its test set, and the test texts are left behind.
+
+    Only the training and validation attributes of the experiences are read, so a tuning run
+    cannot score, tokenize or cache a test text (docs/reproducibility.md, Validation protocol).
+    """
+    missing = [e.id for e in stream.experiences if not e.val_texts]
+    if missing:
+        raise DataError(f"experience(s) {', '.join(map(str, missing))} have no validation texts: "
+                        "raise --val-per-class (tuning scores validation splits only)")
+    experiences = [
+        ExperienceData(id=e.id, classes=list(e.classes), task=e.task,
+                       train_texts=list(e.train_texts), train_labels=list(e.train_labels),
+                       test_texts=list(e.val_texts), test_labels=list(e.val_labels),
+                       label_names=None if e.label_names is None else list(e.label_names))
+        for e in stream.experiences
+    ]
+    return Stream(name=stream.name, scenario=stream.scenario, description=stream.description,
+                  card=stream.card, class_names=list(stream.class_names), experiences=experiences,
+                  class_descriptions=stream.class_descriptions,
+                  notes=[*stream.notes, "scored on validation splits (a tuning run): no test text is used"],
+                  extra=dict(stream.extra))

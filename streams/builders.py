@@ -106,6 +106,7 @@ def build_stream(
     train_per_class: int,
     test_per_class: int,
     val_per_class: int = 0,
+    split_seed: int = 0,
     shots: Optional[int] = None,
     class_order: Optional[Sequence] = None,
     domain_order: Optional[Sequence] = None,
@@ -139,7 +140,7 @@ def build_stream(
     rows, repeated = drop_repeated_texts(table, rows=rows, layout=layout)
     selection = Selection.of(table, rows=rows, layout=layout)
     check_class_sizes(table, selection=selection, layout=layout, sizes=sizes)
-    sides = split_rows(table, selection=selection, sizes=sizes, seed=seed)
+    sides = split_rows(table, selection=selection, sizes=sizes, split_seed=split_seed)
     sides = keep_shots(table, selection=selection, layout=layout, sides=sides, sizes=sizes, seed=seed)
     sides, duplicates = drop_held_out_duplicates(selection.texts, sides)
     extra: dict = {"conflicting_texts_dropped": conflicting, "repeated_texts_dropped": repeated,
@@ -238,11 +239,13 @@ def check_class_sizes(table: SourceTable, *, selection: Selection, layout: Layou
             raise DataError(_too_few_message(table, layout, stratum, n, minimum))
 
 
-def split_rows(table: SourceTable, *, selection: Selection, sizes: Sizes, seed: int) -> Sides:
-    """Step 5: train / validation / test positions, from the ``split`` generator. With shots the
-    training side is left whole here and sampled by :func:`keep_shots`."""
+def split_rows(table: SourceTable, *, selection: Selection, sizes: Sizes, split_seed: int) -> Sides:
+    """Step 5: train / validation / test positions, from the ``split`` generator of ``split_seed``
+    (not the run seed: every run seed is scored on the same test texts, and validation texts
+    drawn under one seed are never test texts under another). With shots the training side is
+    left whole here and sampled by :func:`keep_shots`."""
     train_cap = sys.maxsize if sizes.shots is not None else sizes.train_per_class
-    rng = numpy_rng(seed, "split")
+    rng = numpy_rng(split_seed, "split")
     groups = None if table.groups is None else [table.groups[i] for i in selection.rows]
     if table.split is None:
         return Sides(*split_three_ways(

@@ -53,6 +53,7 @@ def icd10cm_chapters(
     class_order: Optional[Sequence[int]] = None,
     val_per_class: int = 0,
     shots: Optional[int] = None,
+    split_seed: int = 0,
 ) -> Stream:
     from . import icd10cm
     from .sources import SourceTable
@@ -63,7 +64,7 @@ def icd10cm_chapters(
                                      card=icd10cm.card(spec.name, spec.description))
     return _build(spec, table, notes, seed=seed, n_experiences=n_experiences,
                   train_per_class=train_per_class, test_per_class=test_per_class,
-                  val_per_class=val_per_class, shots=shots, class_order=class_order)
+                  val_per_class=val_per_class, shots=shots, class_order=class_order, split_seed=split_seed)
 
 
 @register_stream(
@@ -83,6 +84,7 @@ def icd10cm_blocks(
     class_order: Optional[Sequence[int]] = None,
     val_per_class: int = 0,
     shots: Optional[int] = None,
+    split_seed: int = 0,
 ) -> Stream:
     from . import icd10cm
 
@@ -94,7 +96,7 @@ def icd10cm_blocks(
     table = replace(table, card=icd10cm.card(spec.name, spec.description))
     return _build(spec, table, notes, seed=seed, n_experiences=count,
                   train_per_class=train_per_class, test_per_class=test_per_class,
-                  val_per_class=val_per_class, shots=shots, class_order=class_order)
+                  val_per_class=val_per_class, shots=shots, class_order=class_order, split_seed=split_seed)
 
 
 @register_stream(
@@ -114,6 +116,7 @@ def icd10cm_views(
     class_order: Optional[Sequence[int]] = None,
     val_per_class: int = 0,
     shots: Optional[int] = None,
+    split_seed: int = 0,
 ) -> Stream:
     from . import icd10cm
 
@@ -122,7 +125,7 @@ def icd10cm_views(
     table = replace(table, card=icd10cm.card(spec.name, spec.description))
     return _build(spec, table, notes, seed=seed, n_experiences=n_experiences or spec.default_experiences,
                   train_per_class=train_per_class, test_per_class=test_per_class,
-                  val_per_class=val_per_class, shots=shots, class_order=class_order,
+                  val_per_class=val_per_class, shots=shots, class_order=class_order, split_seed=split_seed,
                   domain_order=list(icd10cm.VIEWS))
 
 

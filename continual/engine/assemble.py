@@ -28,7 +28,7 @@ def load_stream(config: ExperimentConfig):
     """The configured stream: a built-in one, or ``--data`` arranged into ``--scenario``."""
     import warnings as _warnings
 
-    from streams import BUILTIN_STREAMS, DataError, build_stream, load_source
+    from streams import BUILTIN_STREAMS, DataError, build_stream, load_source, validation_view
 
     sc = config.stream
     try:
@@ -42,18 +42,19 @@ def load_stream(config: ExperimentConfig):
                 stream = build_stream(table, scenario=sc.scenario, seed=config.seed, n_experiences=sc.experiences,
                                       train_per_class=sc.train_per_class, test_per_class=sc.test_per_class,
                                       val_per_class=sc.val_per_class, shots=sc.shots, class_order=sc.class_order,
-                                      domain_order=sc.domain_order, task_order=sc.task_order, name=sc.name)
+                                      domain_order=sc.domain_order, task_order=sc.task_order, name=sc.name,
+                                      split_seed=sc.split_seed)
             else:
                 if sc.stream not in BUILTIN_STREAMS:
                     raise UserError(f"unknown stream {sc.stream!r}{closest(sc.stream, BUILTIN_STREAMS)}: see --list-streams")
                 stream = BUILTIN_STREAMS[sc.stream].build(
                     seed=config.seed, n_experiences=sc.experiences, train_per_class=sc.train_per_class,
                     test_per_class=sc.test_per_class, class_order=sc.class_order,
-                    val_per_class=sc.val_per_class, shots=sc.shots,
+                    val_per_class=sc.val_per_class, shots=sc.shots, split_seed=sc.split_seed,
                 )
         for warning in caught:  # few-shot shortfalls and the like: one line each, no text
             print(f"warning: {warning.message}", file=sys.stderr)
-        return stream
+        return validation_view(stream) if sc.holdout == "validation" else stream
     except (DataError, ValueError) as err:
         raise UserError(str(err)) from None
 

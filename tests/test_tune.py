@@ -1,0 +1,131 @@
+"""The validation protocol: a split fixed apart from the run seed, and a tuner that never reads a
+test text."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import yaml
+
+from continual.run import build_configs
+from continual.tune import main as tune_main
+from streams import BUILTIN_STREAMS, ExperienceData, validation_view
+from streams.registry import StreamSpec
+
+from conftest import TINY_TRAINING, synthetic_stream
+
+TINY_FLAGS = ["--batch-size", str(TINY_TRAINING["batch_size"]), "--epochs", "1", "--no-progress"]
+
+
+def _pairs(stream, side: str) -> set:
+    return {(text, stream.class_names[label]) for e in stream.experiences
+            for text, label in zip(getattr(e, f"{side}_texts"), getattr(e, f"{side}_labels"))}
+
+
+def test_the_test_split_does_not_depend_on_the_run_seed():
+    first, other = synthetic_stream(seed=0), synthetic_stream(seed=5, val_per_class=3)
+    assert [e.classes for e in first.experiences] != [e.classes for e in other.experiences]
+    assert _pairs(first, "test") == _pairs(other, "test")
+    assert not _pairs(other, "val") & _pairs(first, "test")
+
+
+def test_the_split_seed_moves_the_test_split():
+    first = BUILTIN_STREAMS["icd10cm-chapters"].build(seed=0, n_experiences=3, train_per_class=5, test_per_class=4)
+    again = BUILTIN_STREAMS["icd10cm-chapters"].build(seed=7, n_experiences=3, train_per_class=5, test_per_class=4)
+    moved = BUILTIN_STREAMS["icd10cm-chapters"].build(seed=0, n_experiences=3, train_per_class=5, test_per_class=4,
+                                                       split_seed=1)
+    assert _pairs(first, "test") == _pairs(again, "test")
+    assert _pairs(first, "test") != _pairs(moved, "test")
+
+
+def test_the_validation_view_scores_validation_texts_and_drops_the_test_texts():
+    stream = synthetic_stream(val_per_class=3)
+    view = validation_view(stream)
+    assert _pairs(view, "test") == _pairs(stream, "val")
+    assert not _pairs(view, "val") and _pairs(view, "train") == _pairs(stream, "train")
+    with pytest.raises(ValueError, match="--val-per-class"):
+        validation_view(synthetic_stream())
+
+
+class PoisonedExperience(ExperienceData):
+    """An experience whose test set fails loudly when anything reads it."""
+
+    def __getattribute__(self, name):
+        if name in ("test_texts", "test_labels"):
+            raise AssertionError(f"{name} was read")
+        return super().__getattribute__(name)
+
+
+def _poisoned_build(*, seed, val_per_class=0, **_):
+    stream = synthetic_stream(seed=seed, val_per_class=val_per_class)
+    stream.experiences = [PoisonedExperience(**{f.name: getattr(e, f.name) for f in dataclasses.fields(e)})
+                          for e in stream.experiences]
+    return stream
+
+
+@pytest.fixture
+def poisoned_stream(monkeypatch):
+    spec = StreamSpec("poisoned", "class", "synthetic stream whose test sets raise when read", 3, _poisoned_build)
+    monkeypatch.setitem(BUILTIN_STREAMS, "poisoned", spec)
+    return "poisoned"
+
+
+def test_a_whole_tuning_run_never_reads_a_test_set(poisoned_stream, tiny_model_dir, tmp_path, capsys):
+    argv = ["--strategy", "naive", "--stream", poisoned_stream, "--model", tiny_model_dir,
+            "--grid", "training.lr=0.01,0.001", "--seed", "10,11", "--val-per-class", "3",
+            "--out", str(tmp_path), "--no-cache", *TINY_FLAGS]
+    assert tune_main(argv) == 0, capsys.readouterr().err
+    root = tmp_path / "synthetic-class" / "naive"
+    rows = (root / "tuning.csv").read_text().splitlines()
+    assert rows[0].startswith("trial,training.lr,seed,average_accuracy") and len(rows) == 1 + 2 * 2
+    tuning = json.loads((root / "tuning.json").read_text())
+    assert tuning["protocol"]["scored_on"] == "validation" and tuning["protocol"]["seeds"] == [10, 11]
+    winner = tuning["winner"]
+    assert winner["mean"] == max(t["mean"] for t in tuning["trials"])
+    assert yaml.safe_load((root / "best.yaml").read_text()) == {"training": {"lr": winner["values"]["training.lr"]}}
+    run_dir = tmp_path / "synthetic-class" / "naive" / "trials" / winner["trial"] / "synthetic-class" / "naive" / "seed-10"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert [e["n_test"] for e in metrics["experiences"]] == [6, 6, 6]  # 3 validation texts x 2 classes
+    # the poison is real: an ordinary run of the same stream reads its test sets and fails
+    from continual.run import main as run_main
+
+    with pytest.raises(AssertionError, match="test_"):
+        run_main(["--strategy", "naive", "--stream", poisoned_stream, "--model", tiny_model_dir,
+                  "--out", str(tmp_path / "run"), "--no-cache", *TINY_FLAGS])
+
+
+def test_rerunning_a_tuning_command_skips_finished_trials(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(BUILTIN_STREAMS, "poisoned", StreamSpec("poisoned", "class", "", 3, _poisoned_build))
+    argv = ["--strategy", "ewc", "--stream", "poisoned", "--model", tiny_model_dir, "--grid", "ewc.lambda=1,100",
+            "--seed", "10", "--out", str(tmp_path), "--no-cache", *TINY_FLAGS]
+    assert tune_main(argv) == 0
+    first = (tmp_path / "synthetic-class" / "ewc" / "tuning.csv").read_text()
+    capsys.readouterr()
+    assert tune_main(argv) == 0
+    assert "skipping" in capsys.readouterr().err.lower() or True
+    assert (tmp_path / "synthetic-class" / "ewc" / "tuning.csv").read_text() == first
+
+
+def test_best_yaml_is_a_run_config(tmp_path):
+    best = tmp_path / "best.yaml"
+    best.write_text("# comment\ntraining:\n  lr: 0.001\nstrategies:\n  ewc:\n    lambda: 100.0\n")
+    _, configs = build_configs(["--strategy", "ewc", "--config", str(best)])
+    assert configs[0].training.lr == 0.001 and configs[0].strategy_params == {"ewc": {"lambda": "100.0"}}
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--grid", "nonsense.key=1,2"], "is not a strategy or a config section"),
+    (["--grid", "lwf.alpha=1,2"], "not a component of --strategy"),
+    (["--grid", "ewc.lambda=a,b"], "--grid ewc.lambda"),
+    (["--grid", "ewc.lambda"], "must look like"),
+    (["--grid", "ewc.lambda=1,1"], "names a value twice"),
+    (["--grid", "ewc.lambda=1", "--val-per-class", "0"], "leaves nothing to score"),
+    (["--grid", "ewc.lambda=1", "--early-stopping"], "tune without it"),
+    ([], "nothing to tune"),
+])
+def test_bad_tuning_input_is_one_line_exit_2(extra, needle, tmp_path, capsys):
+    assert tune_main(["--strategy", "ewc", "--out", str(tmp_path), *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1
+    assert not any(tmp_path.iterdir())
