@@ -330,7 +330,8 @@ def apply_override(values: dict[str, dict[str, Any]], key: str, value: Any, *, o
     if name not in types:
         raise UserError(f"{origin} {key}: the {section} section has no field {name!r}{closest(name, types)}")
     try:
-        typed = from_text(types[name], value) if origin == "--set" else checked(types[name], value)
+        from_command_line = origin.startswith("--")  # text to convert, not a YAML value to check
+        typed = from_text(types[name], value) if from_command_line else checked(types[name], value)
     except ValueError as err:
         raise UserError(f"{origin} {key} expects {err}, got {value!r}") from None
     values.setdefault(section, {})[name] = typed

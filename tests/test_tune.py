@@ -103,8 +103,19 @@ def test_rerunning_a_tuning_command_skips_finished_trials(tiny_model_dir, tmp_pa
     first = (tmp_path / "synthetic-class" / "ewc" / "tuning.csv").read_text()
     capsys.readouterr()
     assert tune_main(argv) == 0
-    assert "skipping" in capsys.readouterr().err.lower() or True
+    assert capsys.readouterr().err.count("already done") == 2
     assert (tmp_path / "synthetic-class" / "ewc" / "tuning.csv").read_text() == first
+
+
+def test_grid_values_take_their_field_types(tmp_path):
+    from continual.tune import build_plan
+
+    config = tmp_path / "search.yaml"
+    config.write_text("grid:\n  training.lr: [0.001, 0.01]\nstrategies:\n  ewc:\n    lambda: 5\n")
+    plan = build_plan(["--strategy", "ewc", "--grid", "stream.train_per_class=5,6", "--config", str(config)])
+    assert plan.space.keys == ["training.lr", "stream.train_per_class"]
+    assert plan.space.values == [[0.001, 0.01], [5, 6]] and plan.strategy_params == {"ewc": {"lambda": "5"}}
+    assert plan.config(plan.space.trials()[-1], 10, "out").stream.train_per_class == 6
 
 
 def test_best_yaml_is_a_run_config(tmp_path):
