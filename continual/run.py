@@ -129,20 +129,38 @@ def check_combination(args: argparse.Namespace, stream: StreamConfig, training: 
     check_available(args.log)
 
 
+def training_for(name: str, sections: dict[str, dict[str, Any]]) -> TrainingConfig:
+    """The training configuration of strategy ``name`` (canonical, '+' for a composition): the
+    dataclass defaults, then the strategy's own training defaults (a composition takes its
+    components'), then ``sections["training"]`` (the config file, the flags given and ``--set
+    training.x=``, as :func:`section_values` gathers them), so a value the user gives always wins.
+    A UserError when two components declare different values for a field the user left alone."""
+    from strategies import resolve_training_defaults
+
+    given = sections.get("training", {})
+    try:
+        defaults = resolve_training_defaults(name, given)
+    except ValueError as err:
+        raise UserError(f"--strategy {name}: {err}") from None
+    return TrainingConfig(**{**{field: d.value for field, d in defaults.items()}, **given})
+
+
 def build_configs(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namespace, list[ExperimentConfig]]:
-    """Parse and validate everything, one config per (strategy, seed, order); no heavy import."""
+    """Parse and validate everything, one config per (strategy, seed, order); no heavy import.
+    Each strategy gets its own training configuration (:func:`training_for`)."""
     args = build_parser().parse_args(argv)
     sections, strategy_params = section_values(args)
     names = strategy_names(args.strategy, strategy_params)
-    stream, model, training = (StreamConfig(**sections["stream"]), ModelConfig(**sections["model"]),
-                               TrainingConfig(**sections["training"]))
+    stream, model = StreamConfig(**sections["stream"]), ModelConfig(**sections["model"])
+    training = {name: training_for(name, sections) for name in names}
     seeds = _int_list("--seed", args.seed)
-    check_combination(args, stream, training)
+    for name in names:
+        check_combination(args, stream, training[name])
     control = RunControl(**given_flags(args, "control"))
     configs = [
         ExperimentConfig(strategy=name, seed=seed, out=args.out, stream=stream, model=model,
-                         training=training, strategy_params=strategy_params, order=order, log=list(args.log),
-                         control=control)
+                         training=training[name], strategy_params=strategy_params, order=order,
+                         log=list(args.log), control=control)
         for name in names for seed in seeds for order in range(args.orders)
     ]
     return args, configs

@@ -6,17 +6,20 @@ builders import Avalanche only when they are called.
 # The import order is the registry order, which is the canonical order of '+' compositions
 # (replay first, then regularization, then distillation: 'replay+ewc', 'replay+lwf').
 from . import naive, reference, replay, der, icarl, gem, ewc, importance, lwf  # noqa: F401,I001
-from . import expanding_heads, multihead, peft_strategies, zero_shot  # noqa: F401,I001
+from . import expanding_heads, multihead, peft_strategies, seq_star, zero_shot  # noqa: F401,I001
 from .registry import (
     STRATEGIES,
     HyperParam,
     StrategyContext,
     StrategyParts,
     StrategySpec,
+    TrainingDefault,
     describe,
+    is_reference_row,
     parse_strategy,
     register_strategy,
     resolve_params,
+    resolve_training_defaults,
 )
 
 __all__ = [
@@ -25,8 +28,11 @@ __all__ = [
     "StrategyContext",
     "StrategyParts",
     "StrategySpec",
+    "TrainingDefault",
     "describe",
+    "is_reference_row",
     "parse_strategy",
     "register_strategy",
     "resolve_params",
+    "resolve_training_defaults",
 ]

@@ -4,7 +4,7 @@ from .registry import StrategyParts, register_strategy
 
 @register_strategy(
     "naive",
-    family="reference",
+    family="baseline",
     paper="Sequential fine-tuning (the lower bound in e.g. Lopez-Paz & Ranzato 2017)",
     description="Fine-tune on each experience in turn with no protection against forgetting.",
 )

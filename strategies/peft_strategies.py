@@ -4,7 +4,7 @@ LoRA comes from the ``peft`` library (Hu et al. 2022); nothing of it is re-imple
 """
 from __future__ import annotations
 
-from .registry import HyperParam, StrategyParts, register_strategy
+from .registry import PROVISIONAL, HyperParam, StrategyParts, register_strategy
 
 _LORA_PARAMS = [
     HyperParam("r", 8, "rank of the LoRA update", "Hu et al. 2022 (r = 8 on BERT-size models)"),
@@ -27,11 +27,18 @@ def lora_config(params):
                       target_modules=[t.strip() for t in params["targets"].split(",") if t.strip()])
 
 
+#: A linear probe's training: a head alone takes larger steps than a fine-tuned encoder and still
+#: needs many more epochs than fine-tuning to converge (measured in docs/strategies.md, frozen).
+PROBE_TRAINING = {"lr": (1e-3, PROVISIONAL), "epochs": (20, PROVISIONAL)}
+
+
 @register_strategy(
     "frozen",
     family="PEFT",
     paper="Linear probing of a frozen pretrained encoder (e.g. Kumar et al. 2022, ICLR)",
-    description="The encoder is frozen; only the (growing) head trains.",
+    description="The encoder is frozen; only the (growing) head trains, at its own learning rate "
+    "and for as many epochs as a linear probe needs to converge (training defaults).",
+    training_defaults=PROBE_TRAINING,
 )
 def frozen(params, context) -> StrategyParts:
     def prepare(model):
@@ -48,6 +55,7 @@ def frozen(params, context) -> StrategyParts:
     description="One LoRA adapter on the frozen encoder, trained through all experiences with "
     "the head.",
     hyperparams=_LORA_PARAMS,
+    training_defaults={"lr": (5e-4, PROVISIONAL)},
 )
 def lora(params, context) -> StrategyParts:
     def prepare(model):

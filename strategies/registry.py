@@ -7,10 +7,16 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Collection, Optional, Sequence
 
-FAMILIES = ("reference", "regularization", "replay", "distillation", "architecture", "PEFT")
+#: "reference": points of comparison that are not continual learners (joint and cumulative see
+#: past data again, zero-shot does not learn): comparison tables show them apart and never mark
+#: them best. "baseline": the simple sequential learners every method must beat; they compete.
+FAMILIES = ("reference", "baseline", "regularization", "replay", "distillation", "architecture", "PEFT")
 ALL_SCENARIOS = ("class", "domain", "task")
+#: Where a training default comes from until the validation protocol (docs/reproducibility.md)
+#: has chosen it.
+PROVISIONAL = "provisional: replaced by the validation protocol (docs/reproducibility.md)"
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,16 @@ class StrategyParts:
 
 
 @dataclass(frozen=True)
+class TrainingDefault:
+    """A training setting (a field of ``continual.config.TrainingConfig``) that a strategy sets
+    for itself where full fine-tuning's default does not suit it, and where the value comes from."""
+
+    field: str
+    value: Any
+    source: str
+
+
+@dataclass(frozen=True)
 class StrategySpec:
     name: str
     family: str
@@ -83,9 +99,17 @@ class StrategySpec:
     scenarios: tuple[str, ...]
     build: Callable[[dict, StrategyContext], StrategyParts]
     composable: bool = True
+    #: the training settings this strategy starts from, above TrainingConfig's defaults and
+    #: below the config file, the flags and ``--set training.x=``
+    training_defaults: tuple[TrainingDefault, ...] = ()
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.hyperparams}
+
+    @property
+    def reference_row(self) -> bool:
+        """Whether comparison tables show this strategy apart from the contenders, never best."""
+        return self.family == "reference"
 
 
 STRATEGIES: dict[str, StrategySpec] = {}
@@ -100,16 +124,27 @@ def register_strategy(
     hyperparams: Sequence[HyperParam] = (),
     scenarios: Sequence[str] = ALL_SCENARIOS,
     composable: bool = True,
+    training_defaults: dict[str, tuple[Any, str]] | None = None,
 ):
-    """Register a builder ``(params, context) -> StrategyParts`` under ``name``."""
+    """Register a builder ``(params, context) -> StrategyParts`` under ``name``.
+
+    ``training_defaults`` maps a TrainingConfig field to ``(value, source)``: e.g. a head-only
+    learning rate, ``{"lr": (1e-3, "Kumar et al. 2022")}``. Each needs its source.
+    """
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}")
+    training = []
+    for key, entry in (training_defaults or {}).items():
+        if not (isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[1], str) and entry[1]):
+            raise ValueError(f"training default {name}.{key} must be (value, source text)")
+        training.append(TrainingDefault(key, *entry))
 
     def decorator(build):
         if name in STRATEGIES:
             raise ValueError(f"strategy {name!r} is registered twice")
         STRATEGIES[name] = StrategySpec(
-            name, family, paper, description, tuple(hyperparams), tuple(scenarios), build, composable
+            name, family, paper, description, tuple(hyperparams), tuple(scenarios), build, composable,
+            tuple(training),
         )
         return build
 
@@ -129,6 +164,13 @@ CONFLICTS = {
     frozenset({"frozen", "lora"}): "frozen trains no encoder weights, lora adapts the encoder; pick one",
     frozenset({"expanding-heads", "lwf"}): "LwF distils the old head units that expanding-heads "
     "freezes; use expanding-heads with --set expanding-heads.unfreeze_old=true for that",
+    frozenset({"seq-star", "frozen"}): "seq-star already freezes the encoder (it is frozen with the "
+    "old head units frozen too); use seq-star alone",
+    frozenset({"seq-star", "lora"}): "seq-star keeps the encoder as pretrained, lora adapts it; pick one",
+    frozenset({"seq-star", "expanding-heads"}): "both freeze the head units of earlier classes; "
+    "seq-star also freezes the encoder: pick one",
+    frozenset({"seq-star", "lwf"}): "LwF distils the old head units that seq-star freezes on a "
+    "frozen encoder, so there is nothing left for it to protect; use seq-star alone",
 }
 
 
@@ -184,6 +226,34 @@ def resolve_params(name: str, overrides: dict[str, str]) -> dict[str, Any]:
     return params
 
 
+def resolve_training_defaults(name: str, given: Collection[str] = ()) -> dict[str, TrainingDefault]:
+    """The training defaults of strategy ``name`` by field (a composition takes those of its
+    components), leaving out the fields in ``given`` (set by the user, so they win); ValueError
+    when two components declare different values for a field left to them."""
+    found: dict[str, TrainingDefault] = {}
+    owner: dict[str, str] = {}
+    for part in name.split("+"):
+        for default in STRATEGIES[part].training_defaults:
+            if default.field in given:
+                continue
+            earlier = found.get(default.field)
+            if earlier is not None and earlier.value != default.value:
+                raise ValueError(
+                    f"{owner[default.field]!r} and {part!r} declare different training defaults for "
+                    f"{default.field} ({earlier.value!r} and {default.value!r}): choose one with "
+                    f"--set training.{default.field}=VALUE"
+                )
+            found.setdefault(default.field, default)
+            owner.setdefault(default.field, part)
+    return found
+
+
+def is_reference_row(name: str) -> bool:
+    """Whether the strategy ``name`` (as a run records it) is a point of reference rather than a
+    contender; names the registry does not know (an older run's) are contenders."""
+    return any(part in STRATEGIES and STRATEGIES[part].reference_row for part in name.split("+"))
+
+
 def describe(spec: StrategySpec) -> str:
     lines = [
         f"{spec.name}  [{spec.family}]  scenarios: {', '.join(spec.scenarios)}"
@@ -191,7 +261,12 @@ def describe(spec: StrategySpec) -> str:
         f"    {spec.description}",
         f"    paper: {spec.paper}",
     ]
+    if spec.reference_row:
+        lines.append("    a point of reference: comparison tables show it apart and never mark it best")
     for p in spec.hyperparams:
         source = f" [default from {p.source}]" if p.source else ""
         lines.append(f"    --set {spec.name}.{p.name}={p.default!r}: {p.help}{source}")
+    for default in spec.training_defaults:
+        lines.append(f"    --set training.{default.field}={default.value!r}: this strategy's training default (a "
+                     f"config file or flag overrides it too) [default from {default.source}]")
     return "\n".join(lines)

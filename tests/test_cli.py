@@ -329,3 +329,62 @@ def test_a_flag_without_help_is_refused_when_the_parser_is_built():
 
     with pytest.raises(TypeError, match="Section.undocumented has a flag but no help"):
         add_config_flags(argparse.ArgumentParser(), "section", Section)
+
+
+def test_strategy_training_defaults_sit_between_the_dataclass_and_the_user(tmp_path):
+    """Per strategy: TrainingConfig's defaults, then the strategy's training defaults, then the
+    YAML file, the flags and --set training.x=; an explicit --lr always wins."""
+    from continual.run import build_configs, training_for
+    from strategies import STRATEGIES
+
+    def trainings(*argv):
+        return {c.strategy: c.training for c in build_configs(["--strategy", "naive,frozen,lora,seq-star", *argv])[1]}
+
+    frozen_lr = next(d.value for d in STRATEGIES["frozen"].training_defaults if d.field == "lr")
+    frozen_epochs = next(d.value for d in STRATEGIES["frozen"].training_defaults if d.field == "epochs")
+    default = trainings()
+    assert (default["naive"].lr, default["naive"].epochs) == (1e-4, 2)  # the dataclass defaults
+    assert (default["frozen"].lr, default["frozen"].epochs) == (frozen_lr, frozen_epochs)
+    assert default["seq-star"].lr == frozen_lr and default["lora"].lr == 5e-4 and default["lora"].epochs == 2
+    assert {t.lr for t in trainings("--lr", "0.02").values()} == {0.02}
+    assert {t.epochs for t in trainings("--set", "training.epochs=3").values()} == {3}
+    path = tmp_path / "run.yaml"
+    path.write_text("training:\n  lr: 0.005\n")
+    from_file = trainings("--config", str(path))
+    assert {t.lr for t in from_file.values()} == {0.005} and from_file["frozen"].epochs == frozen_epochs
+    assert {t.lr for t in trainings("--config", str(path), "--lr", "0.3").values()} == {0.3}
+    # the function another command (continual.tune) builds its trials with
+    assert training_for("frozen", {"training": {"batch_size": 4}}).lr == frozen_lr
+    assert training_for("replay+seq-star", {"training": {}}).epochs == frozen_epochs
+
+
+def test_components_with_different_training_defaults_are_refused(monkeypatch, capsys):
+    import dataclasses
+
+    from continual.run import training_for
+    from strategies import STRATEGIES, TrainingDefault
+
+    ewc = STRATEGIES["ewc"]
+    monkeypatch.setitem(STRATEGIES, "ewc", dataclasses.replace(
+        ewc, training_defaults=(TrainingDefault("lr", 0.5, "a test"),)))
+    assert main(["--strategy", "replay+ewc+seq-star", "--jobs", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "'ewc' and 'seq-star' declare different training defaults for lr" in err
+    assert "--set training.lr=" in err
+    assert training_for("replay+ewc+seq-star", {"training": {"lr": 0.1}}).lr == 0.1  # the user's value settles it
+    assert training_for("replay+ewc", {"training": {}}).lr == 0.5
+
+
+def test_list_strategies_shows_training_defaults_with_their_source(capsys):
+    assert main(["--list-strategies"]) == 0
+    out = capsys.readouterr().out
+    blocks = {block.split()[0]: block for block in out.split("\n\n")}
+    for name in ("frozen", "seq-star"):
+        assert "--set training.lr=0.001: this strategy's training default" in blocks[name]
+        assert "--set training.epochs=20" in blocks[name]
+        assert "[default from provisional: replaced by the validation protocol (docs/reproducibility.md)]" in blocks[name]
+    assert "--set training.lr=0.0005" in blocks["lora"] and "training." not in blocks["naive"]
+    assert "--set replay.mem_size=500" in blocks["replay"]  # hyperparameter defaults beside them
+    for name in ("joint", "cumulative", "zero-shot"):
+        assert "a point of reference" in blocks[name]
+    assert "a point of reference" not in blocks["naive"] and "[baseline]" in blocks["seq-star"]

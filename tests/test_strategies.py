@@ -127,3 +127,43 @@ def test_same_seed_same_matrix(tiny_model_dir, tmp_path):
     runs = [run_experiment(config_for("replay", tiny_model_dir, tmp_path), stream=synthetic_stream(),
                            progress=False, write=False) for _ in range(2)]
     assert runs[0].metrics["accuracy_matrix"] == runs[1].metrics["accuracy_matrix"]
+
+
+def test_every_training_default_is_a_valid_training_field_with_a_source():
+    import dataclasses
+
+    from continual.config import TrainingConfig
+
+    fields = {f.name for f in dataclasses.fields(TrainingConfig)}
+    declared = {name: spec.training_defaults for name, spec in STRATEGIES.items() if spec.training_defaults}
+    assert {"frozen", "seq-star", "lora"} <= set(declared)
+    for name, defaults in declared.items():
+        for default in defaults:
+            assert default.field in fields, (name, default.field)
+            assert default.source, (name, default.field)
+        TrainingConfig(**{d.field: d.value for d in defaults})  # each value passes the field's checks
+
+
+def test_training_defaults_need_a_source_and_compose():
+    from strategies import register_strategy, resolve_training_defaults
+
+    with pytest.raises(ValueError, match=r"must be \(value, source text\)"):
+        register_strategy("x", family="baseline", paper="", description="", training_defaults={"lr": 0.1})
+    assert set(resolve_training_defaults("replay+seq-star")) == {"lr", "epochs"}
+    assert set(resolve_training_defaults("replay+seq-star", given={"lr"})) == {"epochs"}
+    assert resolve_training_defaults("naive") == {}
+
+
+def test_reference_rows_are_the_reference_family():
+    from strategies import is_reference_row
+
+    assert {n for n, s in STRATEGIES.items() if s.reference_row} == {"joint", "cumulative", "zero-shot"}
+    assert STRATEGIES["naive"].family == STRATEGIES["seq-star"].family == "baseline"
+    assert is_reference_row("joint") and not is_reference_row("replay+ewc") and not is_reference_row("retired-method")
+
+
+@pytest.mark.parametrize("pair", ["seq-star+frozen", "seq-star+lora", "seq-star+expanding-heads", "seq-star+lwf"])
+def test_seq_star_refuses_what_it_already_does_or_undoes(pair):
+    with pytest.raises(ValueError, match="cannot be combined"):
+        parse_strategy(pair)
+    assert parse_strategy("seq-star+replay")[0] == "replay+seq-star"
