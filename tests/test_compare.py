@@ -1,5 +1,5 @@
 """continual.compare on hand-written results folders: table values, bold, CSV, reference/ skipping,
-metric variants, plots and errors. No model is trained; every number is checked against values
+metric variants, plots and errors, reference rows apart and paired differences to naive. No model is trained; every number is checked against values
 computed here from the matrices and timings written below."""
 from __future__ import annotations
 
@@ -140,9 +140,12 @@ def _md_rows(text: str) -> tuple[list[str], dict[str, list[str]]]:
 
 
 def _tex_rows(text: str) -> dict[str, list[str]]:
-    body = text.split("\\midrule")[1].split("\\bottomrule")[0]
+    """The rows of every block (contenders, reference points) by strategy."""
+    body = text.split("\\midrule", 1)[1].split("\\bottomrule")[0]
     rows = {}
     for line in body.strip().splitlines():
+        if line.startswith(("\\midrule", "\\multicolumn")):
+            continue
         cells = [c.strip() for c in line.rstrip("\\ ").split(" & ")]
         rows[cells[0].replace("\\_", "_")] = cells
     return rows
@@ -154,7 +157,7 @@ def _tex_rows(text: str) -> dict[str, list[str]]:
 ])
 def test_best_in_bold(compared, key, label, higher):
     table = compared["csv"]
-    means = table[f"{key}_mean"].dropna()
+    means = table.loc[~table["reference"], f"{key}_mean"].dropna()  # joint, a reference row, never competes
     best = set(means.index[means == (means.max() if higher else means.min())])
     assert set(table.index[table[f"{key}_best"]]) == best
     header, md_rows = _md_rows((compared["out"] / "comparison.md").read_text())
@@ -165,7 +168,9 @@ def test_best_in_bold(compared, key, label, higher):
         assert md_rows[strategy][column].startswith("**") == is_best, (strategy, md_rows[strategy][column])
         assert tex_rows[strategy][column].startswith("\\textbf{") == is_best, (strategy, tex_rows[strategy][column])
     if key == "trainable_params":
-        assert best == {"naive", "replay", "joint"}  # ties are all bold
+        assert best == {"naive", "replay"}  # ties are all bold
+    if key == "ACC":
+        assert best == {"replay+ewc"}  # joint's higher ACC is not a contender's
 
 
 def test_markdown_cells_and_na(compared):
@@ -317,3 +322,128 @@ def test_duplicate_runs_counted_once_and_order_from_folder(tmp_path, capsys):
     assert table["n"].tolist() == [3] and table["orders"].tolist() == ["0 2"]
     err = capsys.readouterr().err
     assert "same stream, strategy, seed and order" in err and len(err.strip().splitlines()) == 1
+
+
+# Paired differences to naive and reference rows: naive and three contenders over seeds 0-2, and
+# the three reference points. Only the last row of each matrix matters for ACC (its mean).
+def _last_row_matrix(last):
+    return [[0.9, 0.0, 0.0], [0.5, 0.9, 0.0], list(last)]
+
+
+PAIRED_RUNS = [
+    ("naive", "seed-0", _last_row_matrix([0.10, 0.20, 0.90]), [1.0] * 3, 900.0, 500, {}),
+    ("naive", "seed-1", _last_row_matrix([0.20, 0.10, 0.90]), [1.0] * 3, 900.0, 500, {}),
+    ("naive", "seed-2", _last_row_matrix([0.15, 0.15, 0.84]), [1.0] * 3, 900.0, 500, {}),
+    # lwf: close to naive, up on one seed and down on another: its interval includes 0
+    ("lwf", "seed-0", _last_row_matrix([0.16, 0.20, 0.90]), [1.0] * 3, 900.0, 500, {}),
+    ("lwf", "seed-1", _last_row_matrix([0.15, 0.10, 0.90]), [1.0] * 3, 900.0, 500, {}),
+    ("lwf", "seed-2", _last_row_matrix([0.18, 0.15, 0.84]), [1.0] * 3, 900.0, 500, {}),
+    ("lwf", "seed-0-order-1", _last_row_matrix([0.90, 0.90, 0.90]), [1.0] * 3, 900.0, 500, {"order": 1}),
+    # replay: far above naive on every seed
+    ("replay", "seed-0", _last_row_matrix([0.70, 0.75, 0.90]), [2.0] * 3, 990.0, 500, {}),
+    ("replay", "seed-1", _last_row_matrix([0.72, 0.70, 0.88]), [2.0] * 3, 990.0, 500, {}),
+    ("replay", "seed-2", _last_row_matrix([0.69, 0.71, 0.86]), [2.0] * 3, 990.0, 500, {}),
+    # ewc: one run, one pair: no interval
+    ("ewc", "seed-1", _last_row_matrix([0.30, 0.30, 0.90]), [1.5] * 3, 950.0, 500, {}),
+    # reference points, better than every contender in ACC, time and memory: never bold
+    ("joint", "seed-0", [[0.95, 0.95, 0.95]] * 3, [0.5, 0.0, 0.0], 800.0, 500, {}),
+    ("joint", "seed-1", [[0.96, 0.94, 0.95]] * 3, [0.5, 0.0, 0.0], 800.0, 500, {}),
+    ("cumulative", "seed-0", _last_row_matrix([0.90, 0.92, 0.93]), [0.5] * 3, 800.0, 500, {}),
+    ("cumulative", "seed-1", _last_row_matrix([0.91, 0.92, 0.90]), [0.5] * 3, 800.0, 500, {}),
+    ("zero-shot", "seed-0", [[0.99, 0.0, 0.0], [0.99, 0.99, 0.0], [0.99, 0.99, 0.99]], [0.0] * 3, 700.0, 0, {}),
+]
+
+
+@pytest.fixture(scope="module")
+def paired(tmp_path_factory):
+    root = write_runs(tmp_path_factory.mktemp("paired"), PAIRED_RUNS)
+    out = tmp_path_factory.mktemp("paired-out")
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        assert main([str(root), "--out", str(out)]) == 0
+    return {"out": out, "stdout": stdout.getvalue(), "csv": pd.read_csv(out / "comparison.csv").set_index("strategy")}
+
+
+def _by_seed(strategy: str, key: str) -> dict[int, float]:
+    return {int(folder.split("-")[1]): metrics_dict(name, folder, *rest)[key]
+            for name, folder, *rest in PAIRED_RUNS if name == strategy and "order" not in folder}
+
+
+@pytest.mark.parametrize("strategy", ["lwf", "replay"])
+@pytest.mark.parametrize("key, metric", [("ACC", "average_accuracy"), ("forgetting", "forgetting")])
+def test_paired_difference_to_naive_by_hand(paired, strategy, key, metric):
+    naive, other = _by_seed("naive", metric), _by_seed(strategy, metric)
+    differences = [other[s] - naive[s] for s in (0, 1, 2)]  # lwf's order-1 run has no naive pair
+    mean = sum(differences) / 3
+    sd = math.sqrt(sum((d - mean) ** 2 for d in differences) / 2)
+    half = T975_DF2 * sd / math.sqrt(3)
+    row = paired["csv"].loc[strategy]
+    assert row[f"{key}_vs_naive_mean"] == pytest.approx(mean)
+    assert row[f"{key}_vs_naive_ci95"] == pytest.approx(half)
+    assert row[f"{key}_vs_naive_n"] == 3
+    assert bool(row[f"{key}_vs_naive_includes_zero"]) == (mean - half <= 0 <= mean + half)
+
+
+def test_includes_zero_flag_and_marker(paired):
+    table = paired["csv"]
+    assert bool(table.loc["lwf", "ACC_vs_naive_includes_zero"]) is True
+    assert bool(table.loc["replay", "ACC_vs_naive_includes_zero"]) is False
+    header, rows = _md_rows((paired["out"] / "comparison.md").read_text())
+    column = header.index("Δ ACC vs naive ↑")
+    assert rows["lwf"][column].endswith("≈ naive (n=3)")  # 4 runs, 3 of them paired
+    assert "≈" not in rows["replay"][column] and rows["replay"][column].startswith("+0.")
+    assert rows["naive"][column] == "—"
+    tex = _tex_rows((paired["out"] / "comparison.tex").read_text())
+    assert "$\\approx$ naive" in tex["lwf"][-2] and "approx" not in tex["replay"][-2]
+
+
+def test_fewer_than_two_pairs_no_interval(paired):
+    row = paired["csv"].loc["ewc"]
+    assert row["ACC_vs_naive_n"] == 1
+    assert row["ACC_vs_naive_mean"] == pytest.approx(
+        _by_seed("ewc", "average_accuracy")[1] - _by_seed("naive", "average_accuracy")[1])
+    assert math.isnan(row["ACC_vs_naive_ci95"]) and pd.isna(row["ACC_vs_naive_includes_zero"])
+    header, rows = _md_rows((paired["out"] / "comparison.md").read_text())
+    assert rows["ewc"][header.index("Δ ACC vs naive ↑")].endswith("[n/a]")
+    naive = paired["csv"].loc["naive"]
+    assert naive["ACC_vs_naive_n"] == 0 and math.isnan(naive["ACC_vs_naive_mean"])
+    # forgetting does not apply to joint or zero-shot, so neither does its difference
+    assert math.isnan(paired["csv"].loc["joint", "forgetting_vs_naive_mean"])
+    assert paired["csv"].loc["joint", "ACC_vs_naive_n"] == 2
+
+
+def test_reference_rows_apart_and_never_best(paired):
+    table = paired["csv"]
+    reference = {"joint", "cumulative", "zero-shot"}
+    assert set(table.index[table["reference"]]) == reference
+    assert list(table.index) == ["naive", "ewc", "lwf", "replay", "cumulative", "zero-shot", "joint"]
+    best_columns = [c for c in table.columns if c.endswith("_best")]
+    assert not table.loc[sorted(reference), best_columns].to_numpy().any()
+    assert table.loc["replay", "ACC_best"] and table.loc["naive", "peak_memory_MB_best"]
+    md = (paired["out"] / "comparison.md").read_text()
+    contenders, apart = md.split("### Reference points (not ranked)")
+    for strategy in reference:
+        assert f"| {strategy} |" in apart and f"| {strategy} |" not in contenders
+    assert "| replay |" in contenders and "| replay |" not in apart
+    assert "**" not in apart.split("## Definitions")[0]
+    tex = (paired["out"] / "comparison.tex").read_text()
+    tex_contenders, tex_apart = tex.split("\\textit{Reference points (not ranked)}")
+    assert "\\textbf" not in tex_apart and "joint &" in tex_apart and "joint &" not in tex_contenders
+    terminal_apart = paired["stdout"].split("Reference points (not ranked):")[1]
+    assert "joint" in terminal_apart and "replay" not in terminal_apart and "*" not in terminal_apart.split("mean ±")[0]
+
+
+def test_paired_difference_helper_by_hand():
+    from continual.report.tables import paired_difference
+
+    values = {(0, 0): 0.50, (1, 0): 0.55, (2, 0): 0.70, (3, 0): None, (4, 1): 0.9}
+    baseline = {(0, 0): 0.30, (1, 0): 0.30, (2, 0): 0.40, (3, 0): 0.1, (5, 0): 0.2}
+    stats = paired_difference(values, baseline)  # pairs (0,0), (1,0), (2,0): d = 0.2, 0.25, 0.3
+    assert stats["n"] == 3 and stats["mean"] == pytest.approx(0.25)
+    assert stats["ci95"] == pytest.approx(T975_DF2 * 0.05 / math.sqrt(3))  # 0.124: [0.126, 0.374]
+    assert stats["includes_zero"] is False
+    wide = paired_difference({**values, (1, 0): 0.40}, baseline)  # d = 0.2, 0.1, 0.3: ± 0.248
+    assert wide["ci95"] == pytest.approx(T975_DF2 * 0.1 / math.sqrt(3)) and wide["includes_zero"] is True
+    assert paired_difference({(0, 0): 0.5}, {(0, 0): 0.1}) == pytest.approx(
+        {"mean": 0.4, "ci95": None, "n": 1, "includes_zero": None})
+    assert paired_difference({}, baseline)["n"] == 0

@@ -6,7 +6,9 @@ Reads every ``metrics.json`` under the folders given (:mod:`.runs`), groups the 
 - ``comparison.md``, ``comparison.csv``, ``comparison.tex`` (:mod:`.render`): one row per
   (stream, strategy); each metric as mean ± std (ddof=1) with a Student-t 95% confidence interval
   over seeds and class orders, the number of runs behind it, the best value of each column (per
-  stream) in bold;
+  stream, among the contenders) in bold; the reference rows (joint, cumulative, zero-shot) apart
+  and never bold; each strategy's paired difference to naive in ACC and forgetting, with its
+  95% interval and whether that includes 0;
 - ``forgetting_curves.png``, ``accuracy_matrices.png``, ``experience_curves_<strategy>.png`` and
   ``cost_frontier.png`` (:mod:`.plots`).
 

@@ -1,6 +1,7 @@
 """The comparison table as text: markdown (comparison.md), LaTeX (comparison.tex) and the
 terminal. Each renders the DataFrame of :func:`continual.report.tables.comparison_table`;
-comparison.csv is that DataFrame itself.
+comparison.csv is that DataFrame itself. In each, a stream's contenders come first and its
+reference rows (joint, cumulative, zero-shot) after them in a block of their own, never in bold.
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .runs import Run
-from .tables import Column
+from .tables import BASELINE, COLUMNS, PAIRED_KEYS, Column
 
 SCENARIO_NAMES = {"class": "class-incremental", "domain": "domain-incremental", "task": "task-incremental"}
 THIN_SPACE = "\u2009"
@@ -48,6 +49,43 @@ def _n_note(row, column: Column) -> str:
     return f" (n={n})" if 0 < n < int(row["n"]) else ""
 
 
+#: The columns of the paired differences to naive, in display order.
+PAIRED_COLUMNS = [c for c in COLUMNS if c.key in PAIRED_KEYS]
+NEAR_BASELINE = f"≈ {BASELINE}"
+REFERENCE_HEADING = "Reference points (not ranked)"
+
+
+def _diff_label(column: Column) -> str:
+    return f"Δ {column.label} vs {BASELINE} {_arrow(column)}"
+
+
+def _diff_parts(row, column: Column) -> tuple[str, str, str]:
+    """('+mean', '[low, high]', '≈ naive' or '') of a paired difference; '—' for naive itself,
+    n/a where there is none; an interval from fewer than 2 pairs is n/a."""
+    prefix = f"{column.key}_vs_naive_"
+    if row["strategy"] == BASELINE:
+        return "—", "", ""
+    mean, ci, near = row[prefix + "mean"], row[prefix + "ci95"], row[prefix + "includes_zero"]
+    if _missing(mean):
+        return "n/a", "", ""
+    if _missing(ci):
+        return f"{mean:+.3f}", "[n/a]", ""
+    return f"{mean:+.3f}", f"[{mean - ci:+.3f}, {mean + ci:+.3f}]", NEAR_BASELINE if near is True else ""
+
+
+def _diff_note(row, column: Column) -> str:
+    pairs = int(row[f"{column.key}_vs_naive_n"])
+    return f" (n={pairs})" if 0 < pairs < int(row["n"]) else ""
+
+
+def _blocks(rows) -> list[tuple[str, object]]:
+    """A stream's rows as (heading, rows) blocks: the contenders (no heading), then the reference
+    rows; an empty block is left out."""
+    reference = rows["reference"].astype(bool)
+    blocks = [("", rows[~reference]), (REFERENCE_HEADING, rows[reference])]
+    return [(heading, block) for heading, block in blocks if len(block)]
+
+
 def _arrow(column: Column) -> str:
     return "↑" if column.higher_is_better else "↓"
 
@@ -69,11 +107,10 @@ def _runs_phrase(runs: Sequence[Run]) -> str:
 # Markdown
 # ---------------------------------------------------------------------------------------------
 
-def _markdown_stream(rows, columns: Sequence[Column]) -> list[str]:
-    header = ["strategy", "n"] + [f"{c.label} {_arrow(c)}" for c in columns]
-    lines = [f"## {_stream_title(rows)}", "",
-             "| " + " | ".join(header) + " |",
-             "|" + "|".join([":---", "---:"] + [":---:"] * len(columns)) + "|"]
+def _markdown_table(rows, columns: Sequence[Column]) -> list[str]:
+    header = ["strategy", "n"] + [f"{c.label} {_arrow(c)}" for c in columns] + [_diff_label(c) for c in PAIRED_COLUMNS]
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join([":---", "---:"] + [":---:"] * (len(columns) + len(PAIRED_COLUMNS))) + "|"]
     for _, row in rows.iterrows():
         cells = [row["strategy"], str(row["n"])]
         for column in columns:
@@ -81,8 +118,17 @@ def _markdown_stream(rows, columns: Sequence[Column]) -> list[str]:
             if row[f"{column.key}_best"]:
                 main = f"**{main}**"
             cells.append(f"{main} {ci}".strip() + _n_note(row, column))
+        for column in PAIRED_COLUMNS:
+            cells.append(" ".join(part for part in _diff_parts(row, column) if part) + _diff_note(row, column))
         lines.append("| " + " | ".join(cells) + " |")
-    return lines + [""]
+    return lines
+
+
+def _markdown_stream(rows, columns: Sequence[Column]) -> list[str]:
+    lines = [f"## {_stream_title(rows)}", ""]
+    for heading, block in _blocks(rows):
+        lines += ([f"### {heading}", ""] if heading else []) + _markdown_table(block, columns) + [""]
+    return lines
 
 
 def to_markdown(table, columns: Sequence[Column], sources: Sequence[Path], runs: Sequence[Run]) -> str:
@@ -93,7 +139,12 @@ def to_markdown(table, columns: Sequence[Column], sources: Sequence[Path], runs:
         f"{', '.join(f'`{s}`' for s in sources)} (`python -m continual.compare`).", "",
         "Each cell: mean ± std (ddof=1) [95% confidence interval, Student t] over seeds and class "
         "orders; n = runs behind the row ((n=k) in a cell: only k of them have that value). "
-        "**Bold**: best in its column for the stream (↑ higher is better, ↓ lower). "
+        "**Bold**: best in its column among the stream's contenders (↑ higher is better, ↓ lower). "
+        f"{REFERENCE_HEADING}: joint and cumulative (which train on earlier experiences' data "
+        "again) and zero-shot (which does not train) are listed apart and never bold. "
+        f"Δ … vs {BASELINE}: the mean paired difference to {BASELINE} over the (seed, order) pairs "
+        f"both have runs for [95% interval of a paired Student t; n/a under 2 pairs]; {NEAR_BASELINE}: "
+        "the interval includes 0. "
         "A cell from one run shows its value alone (no std or CI). "
         "n/a: not defined (forgetting and BWT mean nothing for joint and "
         "zero-shot; FWT is null in class-incremental runs; macro-F1 is absent from older runs). "
@@ -105,6 +156,8 @@ def to_markdown(table, columns: Sequence[Column], sources: Sequence[Path], runs:
               "R[i][j]: accuracy on the test set of experience j after training through experience i; "
               "b[j]: accuracy before any training.", ""]
     lines += [f"- **{c.label}**: {c.definition}." for c in columns]
+    lines += [f"- **{_diff_label(c)[:-2]}**: mean over pairs (seed s, order k) of {c.label}(strategy, s, k) - "
+              f"{c.label}({BASELINE}, s, k), ± t_{{0.975, n-1}} sd / sqrt(n) over the n pairs." for c in PAIRED_COLUMNS]
     return "\n".join(lines) + "\n"
 
 
@@ -124,7 +177,8 @@ def tex_escape(text: str) -> str:
 def _tex(text: str) -> str:
     """Escaped, with the few non-ASCII characters of the table written as LaTeX commands."""
     return (tex_escape(text).replace("±", r"\textpm{}").replace("í", r"\'{\i}")
-            .replace(THIN_SPACE, r"\,"))
+            .replace(THIN_SPACE, r"\,").replace("Δ", r"$\Delta$").replace("≈", r"$\approx$")
+            .replace("—", "---"))
 
 
 def _latex_cell(row, column: Column) -> str:
@@ -137,20 +191,35 @@ def _latex_cell(row, column: Column) -> str:
     return cell + (rf" {{\scriptsize{_tex(n_note.strip())}}}" if n_note else "")
 
 
+def _latex_diff_cell(row, column: Column) -> str:
+    mean, ci, near = _diff_parts(row, column)
+    cell = _tex(mean) + (rf" {{\scriptsize{_tex(ci)}}}" if ci else "") + (f" {_tex(near)}" if near else "")
+    note = _diff_note(row, column)
+    return cell + (rf" {{\scriptsize{_tex(note.strip())}}}" if note else "")
+
+
 def _latex_stream(rows, columns: Sequence[Column]) -> list[str]:
+    width = 2 + len(columns) + len(PAIRED_COLUMNS)
     lines = [
         r"\begin{table*}[t]", r"\centering",
         rf"\caption{{{_tex(_stream_title(rows))}: mean \textpm{{}} std {{\scriptsize[95\% CI]}} over "
-        r"seeds and class orders; $n$ runs per row; best per column in bold; "
+        r"seeds and class orders; $n$ runs per row; best per column among the contenders in bold; "
+        r"reference points (not ranked) below them; $\Delta$: paired difference to "
+        + _tex(BASELINE) + r" [95\% CI, paired t], $\approx$ " + _tex(BASELINE) + r": the interval includes 0; "
         r"$\uparrow$/$\downarrow$: higher/lower is better.}",
         r"\resizebox{\textwidth}{!}{%",
-        r"\begin{tabular}{l r " + " ".join("c" for _ in columns) + "}", r"\toprule",
-        " & ".join(["strategy", "$n$"] + [f"{_tex(c.label)} {_TEX_ARROWS[c.higher_is_better]}" for c in columns])
-        + r" \\", r"\midrule",
+        r"\begin{tabular}{l r " + " ".join("c" for _ in range(width - 2)) + "}", r"\toprule",
+        " & ".join(["strategy", "$n$"] + [f"{_tex(c.label)} {_TEX_ARROWS[c.higher_is_better]}" for c in columns]
+                   + [_tex(_diff_label(c)[:-2]) + f" {_TEX_ARROWS[c.higher_is_better]}" for c in PAIRED_COLUMNS])
+        + r" \\",
     ]
-    for _, row in rows.iterrows():
-        cells = [_tex(row["strategy"]), str(row["n"])] + [_latex_cell(row, c) for c in columns]
-        lines.append(" & ".join(cells) + r" \\")
+    for heading, block in _blocks(rows):
+        lines.append(r"\midrule")
+        if heading:
+            lines.append(rf"\multicolumn{{{width}}}{{l}}{{\textit{{{_tex(heading)}}}}} \\")
+        for _, row in block.iterrows():
+            cells = [_tex(row["strategy"]), str(row["n"])] + [_latex_cell(row, c) for c in columns]
+            lines.append(" & ".join(cells + [_latex_diff_cell(row, c) for c in PAIRED_COLUMNS]) + r" \\")
     return lines + [r"\bottomrule", r"\end{tabular}}", r"\end{table*}", ""]
 
 
@@ -158,7 +227,8 @@ def to_latex(table, columns: Sequence[Column]) -> str:
     """comparison.tex: one booktabs table* per stream."""
     lines = [
         "% Written by python -m continual.compare. Needs \\usepackage{booktabs,graphicx}.",
-        "% Cells: mean \\textpm{} std [95% CI, Student t] over seeds and orders; bold: best per column.",
+        "% Cells: mean \\textpm{} std [95% CI, Student t] over seeds and orders; bold: best per column among",
+        "% the contenders; reference points (joint, cumulative, zero-shot) in a block below, never bold.",
     ]
     for _, rows in table.groupby("stream", sort=False):
         lines += _latex_stream(rows, columns)
@@ -169,22 +239,31 @@ def to_latex(table, columns: Sequence[Column]) -> str:
 # Terminal
 # ---------------------------------------------------------------------------------------------
 
-def _terminal_stream(rows, columns: Sequence[Column]) -> list[str]:
-    header = ["strategy", "n"] + [f"{c.label} {_arrow(c)}" for c in columns]
+def _terminal_rows(rows, columns: Sequence[Column]) -> list[list[str]]:
     body = []
     for _, row in rows.iterrows():
         cells = [row["strategy"], str(row["n"])]
         for column in columns:
             main, _ = _cell_parts(row, column)
             cells.append(("*" + main if row[f"{column.key}_best"] else main) + _n_note(row, column))
+        mean, _, near = _diff_parts(row, PAIRED_COLUMNS[0])
+        cells.append(mean + (" ≈" if near else ""))
         body.append(cells)
-    widths = [max(len(line[i]) for line in [header] + body) for i in range(len(header))]
-    out = [_stream_title(rows)]
-    for k, line in enumerate([header] + body):
-        out.append("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
-                             for i, (cell, w) in enumerate(zip(line, widths))))
-        if k == 0:
-            out.append("  ".join("-" * w for w in widths))
+    return body
+
+
+def _terminal_stream(rows, columns: Sequence[Column]) -> list[str]:
+    header = ["strategy", "n"] + [f"{c.label} {_arrow(c)}" for c in columns] + [_diff_label(PAIRED_COLUMNS[0])]
+    blocks = [(heading, _terminal_rows(block, columns)) for heading, block in _blocks(rows)]
+    widths = [max(len(line[i]) for line in [header] + [r for _, body in blocks for r in body])
+              for i in range(len(header))]
+
+    def line(cells) -> str:
+        return "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(cells, widths)))
+
+    out = [_stream_title(rows), line(header), "  ".join("-" * w for w in widths)]
+    for heading, body in blocks:
+        out += ([f"{heading}:"] if heading else []) + [line(cells) for cells in body]
     return out + [""]
 
 
@@ -193,5 +272,6 @@ def to_terminal(table, columns: Sequence[Column]) -> str:
     out = []
     for _, rows in table.groupby("stream", sort=False):
         out += _terminal_stream(rows, columns)
-    out.append("mean ± std over seeds and orders; * = best in column; 95% CIs in comparison.md/.csv/.tex")
+    out.append(f"mean ± std over seeds and orders; * = best in column among the contenders; "
+               f"≈ = the 95% interval of the difference to {BASELINE} includes 0; 95% CIs in comparison.md/.csv/.tex")
     return "\n".join(out)

@@ -1,8 +1,11 @@
 """Runs to table rows: one row per (stream, strategy), each metric as mean, std and a 95%
-confidence interval over seeds and class orders, and the best value per column and stream marked.
+confidence interval over seeds and class orders, the best value per column and stream marked among
+the contenders, and each strategy's paired difference to naive in ACC and forgetting.
 
-The metric values come from metrics.json as stored; the two published variants are computed
-from the stored matrix by :mod:`continual.evaluation.metrics` (docs/design.md, Metrics).
+Reference rows (joint, cumulative, zero-shot: strategies of the registry's "reference" family)
+are points of comparison, not continual learners: they are flagged and never marked best. The
+metric values come from metrics.json as stored; the two published variants are computed from the
+stored matrix by :mod:`continual.evaluation.metrics` (docs/design.md, Metrics).
 """
 from __future__ import annotations
 
@@ -12,9 +15,16 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from strategies import is_reference_row
+
 from ..evaluation.metrics import avalanche_forgetting, diaz_rodriguez_bwt
 from .runs import Run
 from .summary import NO_FORGETTING
+
+#: The strategy every other is compared with, pair by pair (the lower bound).
+BASELINE = "naive"
+#: The metric columns that get a paired difference to the baseline.
+PAIRED_KEYS = ("ACC", "forgetting")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -130,8 +140,13 @@ def table_columns(metric_variant: bool = False) -> list[Column]:
 # ---------------------------------------------------------------------------------------------
 
 def strategy_sort_key(strategy: str) -> tuple:
-    """``naive`` (the lower bound) first, ``joint`` (the upper bound) last, the rest by name."""
-    return (0 if strategy == "naive" else 2 if strategy == "joint" else 1, strategy)
+    """``naive`` (the lower bound) first, then the other contenders by name, then the reference
+    rows by name with ``joint`` (the upper bound) last."""
+    if strategy == BASELINE:
+        return (0, 0, strategy)
+    if is_reference_row(strategy):
+        return (2, strategy == "joint", strategy)
+    return (1, 0, strategy)
 
 
 def group_runs(runs: Sequence[Run]) -> dict[tuple[str, str], list[Run]]:
@@ -153,7 +168,7 @@ def _row(stream: str, strategy: str, group: Sequence[Run], columns: Sequence[Col
     scenarios = sorted({str(r.metrics.get("scenario")) for r in group if r.metrics.get("scenario")})
     experiences = sorted({r.n_experiences for r in group})
     row = {"stream": stream, "scenario": "/".join(scenarios) or None, "strategy": strategy,
-           "experiences": "/".join(map(str, experiences)), "n": len(group),
+           "reference": is_reference_row(strategy), "experiences": "/".join(map(str, experiences)), "n": len(group),
            "seeds": _ids(r.seed for r in group), "orders": _ids(r.order for r in group)}
     for column in columns:
         applies = not (column.forgetting_like and strategy in NO_FORGETTING)
@@ -165,10 +180,10 @@ def _row(stream: str, strategy: str, group: Sequence[Run], columns: Sequence[Col
 
 
 def _mark_best(table, columns: Sequence[Column]) -> None:
-    """Per stream and column, mark the best mean among the strategies that have one; a column
-    where every strategy ties has no best."""
+    """Per stream and column, mark the best mean among the contenders (reference rows are never
+    best) that have one; a column where every contender ties has no best."""
     for column in columns:
-        for _, index in table.groupby("stream").groups.items():
+        for _, index in table[~table["reference"]].groupby("stream").groups.items():
             means = table.loc[index, f"{column.key}_mean"].dropna().astype(float)
             if len(means) < 2:
                 continue
@@ -178,19 +193,65 @@ def _mark_best(table, columns: Sequence[Column]) -> None:
                 table.loc[winners, f"{column.key}_best"] = True
 
 
+# ---------------------------------------------------------------------------------------------
+# Paired differences to naive
+# ---------------------------------------------------------------------------------------------
+
+def paired_difference(values: dict, baseline: dict) -> dict:
+    """The paired difference ``values - baseline`` over the keys (seed, order) both hold a value
+    for: mean, 95% CI half-width of a paired Student t (t_{0.975, n-1} * sd(d) / sqrt(n), sd with
+    ddof=1, over the per-pair differences d), n pairs, and whether the interval
+    [mean - ci95, mean + ci95] includes 0. Under 2 pairs the interval and the flag are None."""
+    pairs = sorted(k for k in values if k in baseline and values[k] is not None and baseline[k] is not None)
+    stats = describe([float(values[k]) - float(baseline[k]) for k in pairs])
+    ci = stats["ci95"]
+    includes_zero = None if ci is None else bool(stats["mean"] - ci <= 0.0 <= stats["mean"] + ci)
+    return {"mean": stats["mean"], "ci95": ci, "n": stats["n"], "includes_zero": includes_zero}
+
+
+def _by_pair(group: Sequence[Run], column: Column) -> dict:
+    """A metric's values by (seed, order); runs without a seed cannot be paired."""
+    return {(r.seed, r.order): column.extract(r) for r in group if r.seed is not None}
+
+
+def _add_paired_differences(table, groups: dict[tuple[str, str], list[Run]]) -> None:
+    """Columns ``<M>_vs_naive_mean, _ci95, _n, _includes_zero`` for M in PAIRED_KEYS: each
+    strategy's paired difference to naive on its stream; None where naive has no run to pair
+    with, for naive itself, and where the metric does not apply (forgetting of joint)."""
+    columns = {c.key: c for c in COLUMNS if c.key in PAIRED_KEYS}
+    for key, column in columns.items():
+        cells = []
+        for (stream, strategy), group in groups.items():
+            baseline = groups.get((stream, BASELINE))
+            applies = not (column.forgetting_like and strategy in NO_FORGETTING)
+            if baseline is None or strategy == BASELINE or not applies:
+                cells.append({"mean": None, "ci95": None, "n": 0, "includes_zero": None})
+            else:
+                cells.append(paired_difference(_by_pair(group, column), _by_pair(baseline, column)))
+        for field in ("mean", "ci95", "n", "includes_zero"):
+            table[f"{key}_vs_naive_{field}"] = [cell[field] for cell in cells]
+
+
 def comparison_table(runs: Sequence[Run], metric_variant: bool = False):
-    """One row per (stream, strategy); for each metric ``<M>_mean, <M>_std, <M>_ci95`` (the 95%
-    CI half-width: the interval is mean ± ci95), ``<M>_n`` (runs with a value) and ``<M>_best``.
+    """One row per (stream, strategy): ``reference`` (a reference row: shown apart, never best);
+    for each metric ``<M>_mean, <M>_std, <M>_ci95`` (the 95% CI half-width: the interval is
+    mean ± ci95), ``<M>_n`` (runs with a value) and ``<M>_best`` (best among the contenders);
+    for ACC and forgetting ``<M>_vs_naive_mean, _ci95, _n, _includes_zero`` (the paired
+    difference to naive over shared (seed, order) pairs, :func:`paired_difference`).
 
     Returns the pandas DataFrame that comparison.csv holds.
     """
     import pandas as pd
 
     columns = table_columns(metric_variant)
-    table = pd.DataFrame([_row(stream, strategy, group, columns)
-                          for (stream, strategy), group in group_runs(runs).items()])
+    groups = group_runs(runs)
+    table = pd.DataFrame([_row(stream, strategy, group, columns) for (stream, strategy), group in groups.items()])
     _mark_best(table, columns)
     for column in columns:
         table[f"{column.key}_n"] = table[f"{column.key}_n"].astype(int)
         table[f"{column.key}_best"] = table[f"{column.key}_best"].astype(bool)
+    _add_paired_differences(table, groups)
+    for key in PAIRED_KEYS:
+        table[f"{key}_vs_naive_n"] = table[f"{key}_vs_naive_n"].astype(int)
+        table[f"{key}_vs_naive_includes_zero"] = table[f"{key}_vs_naive_includes_zero"].astype("boolean")
     return table
