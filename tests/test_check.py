@@ -30,6 +30,7 @@ def run_dir(tmp_path_factory, tiny_model_dir):
 
 
 def test_a_real_run_folder_passes(run_dir, capsys):
+    assert {"per_class.csv", "confusion_matrix.csv", "confusion_matrix.png"} <= {p.name for p in run_dir.iterdir()}
     assert check([str(run_dir)]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and out[0].startswith(f"ok {run_dir}: naive seed 0 ACC=")
@@ -47,6 +48,28 @@ def edit_json(name, change):
         change(data)
         (folder / name).write_text(json.dumps(data))
     return corrupt
+
+
+def edit_csv(name, change):
+    def corrupt(folder: Path):
+        lines = (folder / name).read_text().splitlines()
+        change(lines)
+        (folder / name).write_text("\n".join(lines) + "\n")
+    return corrupt
+
+
+def halve_last_cell(line_index):
+    def change(lines):
+        cells = lines[line_index].split(",")
+        cells[-2] = repr(float(cells[-2]) / 2 + 0.01)  # per_class.csv: the f1 column
+        lines[line_index] = ",".join(cells)
+    return change
+
+
+def add_one_to_first_count(lines):
+    cells = lines[1].split(",")
+    cells[1] = str(int(cells[1]) + 1)
+    lines[1] = ",".join(cells)
 
 
 def replace_in_csv(folder: Path):
@@ -72,6 +95,18 @@ CORRUPTIONS = {
     "stray file": (lambda f: (f / "texts.txt").write_text("a note"), "unexpected file texts.txt"),
     "domain fwt null without reason": (edit_json("metrics.json", lambda m: m.update(scenario="domain", notes=[])),
                                        "fwt is null in a domain-incremental run"),
+    "fwt null without reason": (edit_json("metrics.json", lambda m: m.update(notes=[])),
+                                "fwt is null without a reason in notes"),
+    "missing notes": (edit_json("metrics.json", lambda m: m.pop("notes")), "lacks notes"),
+    "unknown score": (edit_json("metrics.json", lambda m: m.update(score="loss")), "score is 'loss'"),
+    "macro_f1 not the last step": (edit_json("metrics.json", lambda m: m.update(macro_f1=m["macro_f1"] / 2 + 0.01)),
+                                   "macro_f1="),
+    "per-class f1 off": (edit_csv("per_class.csv", halve_last_cell(-1)), "does not average to macro_f1_by_step[2]"),
+    "per-class header": (edit_csv("per_class.csv", lambda lines: lines.__setitem__(0, lines[0].replace("f1", "F1"))),
+                         "per_class.csv's header"),
+    "missing confusion matrix": (lambda f: (f / "confusion_matrix.csv").unlink(),
+                                 "missing or empty confusion_matrix.csv"),
+    "confusion counts off": (edit_csv("confusion_matrix.csv", add_one_to_first_count), "confusion_matrix.csv's rows do not sum"),
 }
 
 

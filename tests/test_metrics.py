@@ -97,3 +97,25 @@ def test_diaz_rodriguez_bwt_averages_every_earlier_pair():
 def test_variants_undefined_for_one_experience():
     assert metrics.avalanche_forgetting([[0.7]]) is None
     assert metrics.diaz_rodriguez_bwt([[0.7]]) is None
+
+
+# Whether FWT is defined follows from the scenario and the head together (docs/design.md, Metrics).
+@pytest.mark.parametrize("scenario, head, defined", [
+    ("class", "incremental", False),  # masked growing head: R[j-1][j] = 0 by construction
+    ("class", "multi", False),  # the one task head grows the same way
+    ("task", "multi", False),  # experience j's head is untrained before j
+    ("class", "fixed", True),
+    ("task", "fixed", True),
+    ("domain", "fixed", True),
+    ("domain", "incremental", True),
+    ("domain", "multi", True),
+    ("task", "incremental", True),  # one shared head, trained from the first task on
+])
+def test_fwt_is_defined_by_scenario_and_head(scenario, head, defined):
+    reason = metrics.fwt_undefined_reason(scenario, head)
+    assert (reason is None) == defined
+    if reason is not None:
+        assert reason.startswith("fwt is null") and "\n" not in reason
+    summary = metrics.summarize(R, B, fwt_defined=reason is None)
+    assert (summary["fwt"] is not None) == defined
+    assert (summary["per_experience"]["fwt"] is not None) == defined

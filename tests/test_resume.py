@@ -16,9 +16,10 @@ import pytest
 import torch
 
 from continual import ExperimentConfig, ModelConfig, StreamConfig, TrainingConfig, run_experiment
-from continual.state import checkpoint
 from continual.config import RunControl
 from continual.run import main
+from continual.state import checkpoint
+from continual.state.run_folder import RESULT_FILES
 from strategies import STRATEGIES
 
 from conftest import SYNTHETIC_STREAMS, TINY_TRAINING, write_notes
@@ -26,6 +27,9 @@ from conftest import SYNTHETIC_STREAMS, TINY_TRAINING, write_notes
 REPO = Path(__file__).resolve().parents[1]
 #: metrics.json fields measured, not computed: they differ between any two runs
 TIMING = {"train_seconds", "eval_seconds", "peak_rss_mb"}
+#: Files computed from the pooled confusion counts a checkpoint carries: a resumed run writes
+#: them byte for byte as an uninterrupted one (the PNG is drawn from the same counts)
+CLASS_FILES = ("per_class.csv", "confusion_matrix.csv")
 SMALL = {"replay": {"mem_size": "12"}, "der": {"mem_size": "12"}, "gem": {"patterns_per_exp": "4"},
          "agem": {"patterns_per_exp": "4", "sample_size": "4"}, "icarl": {"mem_size": "12"}}
 
@@ -92,6 +96,8 @@ def test_resume_after_each_experience_reaches_the_same_end(name, scenario, extra
         resumed = run_experiment(resumed_config, stream=SYNTHETIC_STREAMS[scenario](), progress=False)
         assert resumed.resumed_from == k
         assert without_timing(resumed.metrics) == without_timing(whole.metrics), f"after experience {k}"
+        for file_name in CLASS_FILES:
+            assert (resumed.run_dir / file_name).read_bytes() == (whole.run_dir / file_name).read_bytes(), file_name
         assert final_state_digests(resumed.run_dir) == expected_state, f"after experience {k}"
         facts = json.loads((resumed.run_dir / "config.json").read_text())["resume"]
         assert facts["resumed"] and facts["exact"] and facts["resumes"][0]["from_experience"] == k
@@ -101,11 +107,13 @@ def test_checkpoint_is_tensors_and_plain_values_and_deleted_at_the_end(tiny_mode
     whole = run_keeping_every_checkpoint(config_for("replay+ewc", tiny_model_dir, tmp_path / "run"),
                                          SYNTHETIC_STREAMS["class"](), tmp_path / "kept")
     assert not (whole.run_dir / "checkpoint").exists()  # deleted when the run completed
-    assert sorted(p.name for p in whole.run_dir.iterdir()) == sorted(
-        ["config.json", "metrics.json", "accuracy_matrix.csv", "forgetting_curve.png"])
+    assert sorted(p.name for p in whole.run_dir.iterdir()) == sorted(RESULT_FILES)
     payload = torch.load(tmp_path / "kept" / "after-2.pt", weights_only=True)  # no pickled objects
     assert payload["meta"]["finished"] == 2 and payload["progress"]["finished"] == 2
     assert len(payload["progress"]["matrix"]) == 2
+    # the pooled confusion counts of each step, which every F1 value is computed from
+    assert len(payload["progress"]["confusion"]) == 2 and len(payload["progress"]["seen_classes"]) == 2
+    assert all(isinstance(v, int) for step in payload["progress"]["confusion"] for row in step for v in row)
     kinds = [p["kind"] for p in payload["state"]["plugins"]]
     assert "replay" in kinds and "ewc" in kinds and "clock" in kinds
     assert oct((tmp_path / "kept" / "after-2.pt").stat().st_mode)[-3:] == "600"  # private: token ids
@@ -125,6 +133,8 @@ def test_resume_after_the_last_experience_only_writes_results(tiny_model_dir, tm
     resumed = run_experiment(config, stream=SYNTHETIC_STREAMS["class"](), progress=False)
     assert without_timing(resumed.metrics) == without_timing(whole.metrics)
     assert resumed.metrics["train_seconds"] == whole.metrics["train_seconds"]  # restored, not re-measured
+    for file_name in CLASS_FILES:
+        assert (resumed.run_dir / file_name).read_bytes() == (whole.run_dir / file_name).read_bytes(), file_name
 
 
 def test_no_buffer_checkpoint_leaves_examples_out_and_says_so(tiny_model_dir, tmp_path, capsys):
@@ -421,6 +431,5 @@ def test_second_run_into_the_same_folder_is_refused(slow_run, tmp_path, capsys):
         assert len(err.splitlines()) == 1
     _, err = process.communicate(timeout=600)
     assert process.returncode == 0, err[-2000:]
-    assert set(p.name for p in run.iterdir()) == {"config.json", "metrics.json", "accuracy_matrix.csv",
-                                                  "forgetting_curve.png"}
+    assert set(p.name for p in run.iterdir()) == set(RESULT_FILES)
     assert without_timing(json.loads((run / "metrics.json").read_text())) == without_timing(expected)

@@ -36,8 +36,14 @@ class RunResult:
 
 @dataclass
 class RunProgress:
-    """What a run has measured so far: the rows of its matrices and its costs. A checkpoint
-    saves it (``asdict``) and a resumed run continues from it."""
+    """What a run has measured so far: the rows of its matrices, the pooled confusion counts
+    after each step and its costs. A checkpoint saves it (``asdict``) and a resumed run continues
+    from it.
+
+    ``seen_classes[i]`` holds the class ids seen through experience i and ``confusion[i]`` the
+    counts of the pooled predictions over them (per_class.confusion_counts): every F1 value and
+    per_class.csv row is computed from these plain lists of ints.
+    """
 
     started: str
     finished: int = 0
@@ -45,17 +51,20 @@ class RunProgress:
     initial_avalanche: list = field(default_factory=list)
     matrix: list = field(default_factory=list)
     matrix_avalanche: list = field(default_factory=list)
-    f1_matrix: list = field(default_factory=list)
+    seen_classes: list = field(default_factory=list)
+    confusion: list = field(default_factory=list)
     train_seconds: list = field(default_factory=list)
     eval_seconds: list = field(default_factory=list)
     validation_matrix: list = field(default_factory=list)
     resumes: list = field(default_factory=list)
     peak_rss_mb: float = 0.0  # before this process: the peak of the runs it resumes
 
-    def add_row(self, row, row_avalanche, f1_row, train_s: float, eval_s: float) -> None:
+    def add_row(self, row, row_avalanche, pooled: tuple, train_s: float, eval_s: float) -> None:
         self.matrix.append(row)
         self.matrix_avalanche.append(row_avalanche)
-        self.f1_matrix.append(f1_row)
+        classes, counts = pooled
+        self.seen_classes.append(list(classes))
+        self.confusion.append([list(r) for r in counts])
         self.train_seconds.append(train_s)
         self.eval_seconds.append(eval_s)
 
@@ -163,7 +172,7 @@ def _measure(run: Run, saved: Optional[dict], progress_state: RunProgress, progr
         if saved is not None:
             _restore(run, parts, saved, progress_state)
         else:
-            progress_state.initial, progress_state.initial_avalanche, _ = _evaluate(run, parts, progress_state)
+            progress_state.initial, progress_state.initial_avalanche = _evaluate(run, parts, progress_state)
         _clear_overwritten(run)
         _train(run, parts, progress_state, memory, checkpointing)
     for logger in parts.loggers:
@@ -231,7 +240,8 @@ def _clear_overwritten(run: Run) -> None:
 
 def _evaluate(run: Run, parts: Assembled, progress_state: RunProgress):
     """Accuracy on every test experience, from the collected predictions and from Avalanche's
-    own metric (they must agree), and macro-F1; validation accuracy is recorded apart."""
+    own metric (they must agree); validation accuracy is recorded apart. The collector keeps the
+    test predictions for :func:`_pooled`."""
     strategy, collector, n = parts.strategy, parts.collector, run.n_experiences
     if parts.has_validation and strategy.clock.train_exp_counter > 0:
         collector.reset()
@@ -240,10 +250,17 @@ def _evaluate(run: Run, parts: Assembled, progress_state: RunProgress):
     collector.reset()
     reported = strategy.eval(parts.benchmark.test_stream)
     ours = [collector.accuracy(e) for e in range(n)]
-    f1 = [collector.macro_f1(e) for e in range(n)]
     theirs = [float(reported[f"Top1_Acc_Exp/eval_phase/test_stream/Task{exp.task:03d}/Exp{e:03d}"])
               for e, exp in enumerate(run.stream.experiences)]
-    return ours, theirs, f1
+    return ours, theirs
+
+
+def _pooled(run: Run, parts: Assembled, through: int) -> tuple:
+    """The classes seen through experience ``through`` and the confusion counts of the last
+    evaluation's test predictions on experiences 0..through pooled over them."""
+    from ..evaluation.predictions import ClassSpace
+
+    return parts.collector.pooled_confusion(ClassSpace.of(run.stream), through)
 
 
 def _timed(work) -> tuple:
@@ -254,15 +271,17 @@ def _timed(work) -> tuple:
 
 def _train(run: Run, parts: Assembled, progress_state: RunProgress, memory, checkpointing: bool) -> None:
     """Train each remaining experience and evaluate after it; ``joint`` trains once on the
-    union and its matrix gets T identical rows."""
+    union and its matrix gets T identical rows (each pooling every experience's predictions
+    over every class, since the one model has seen them all)."""
     from .template import reseed_global
 
     strategy, benchmark, n = parts.strategy, parts.benchmark, run.n_experiences
     if parts.trains_once:
         _, train_s = _timed(lambda: strategy.train(benchmark.train_stream))
-        (row, row_avalanche, f1_row), eval_s = _timed(lambda: _evaluate(run, parts, progress_state))
+        (row, row_avalanche), eval_s = _timed(lambda: _evaluate(run, parts, progress_state))
+        pooled = _pooled(run, parts, n - 1)
         for i in range(n):
-            progress_state.add_row(list(row), list(row_avalanche), list(f1_row),
+            progress_state.add_row(list(row), list(row_avalanche), pooled,
                                    train_s if i == 0 else 0.0, eval_s if i == 0 else 0.0)
         return
     early_stopping = run.config.training.early_stopping
@@ -270,8 +289,8 @@ def _train(run: Run, parts: Assembled, progress_state: RunProgress, memory, chec
         reseed_global(run.config.seed, "experience", exp_id)
         eval_streams = [benchmark.valid_stream[exp_id]] if early_stopping else None
         _, train_s = _timed(lambda: strategy.train(benchmark.train_stream[exp_id], eval_streams=eval_streams))
-        (row, row_avalanche, f1_row), eval_s = _timed(lambda: _evaluate(run, parts, progress_state))
-        progress_state.add_row(row, row_avalanche, f1_row, train_s, eval_s)
+        (row, row_avalanche), eval_s = _timed(lambda: _evaluate(run, parts, progress_state))
+        progress_state.add_row(row, row_avalanche, _pooled(run, parts, exp_id), train_s, eval_s)
         progress_state.finished = exp_id + 1
         if checkpointing:
             _save_checkpoint(run, parts, progress_state, memory)
@@ -297,15 +316,21 @@ def _save_checkpoint(run: Run, parts: Assembled, progress_state: RunProgress, me
 
 
 def _metrics(run: Run, parts: Assembled, progress_state: RunProgress) -> dict:
-    """metrics.json: the matrix, the metrics computed from it, and the measured costs."""
+    """metrics.json: the matrix, the metrics computed from it, the F1 values computed from the
+    pooled confusion counts of each step, and the measured costs."""
     from ..evaluation import metrics as metric_functions
+    from ..evaluation import per_class
+    from ..evaluation.predictions import ClassSpace
 
     stream, config = run.stream, run.config
-    # Class-incremental: classes of later experiences are unseen (and masked), so R[i][j>i] says
-    # nothing about transfer; forward transfer is null there (docs/design.md, "Metrics").
+    # FWT needs a head that could answer experience j before j: the scenario and the head
+    # together say whether it can (docs/design.md, "Metrics").
+    fwt_reason = metric_functions.fwt_undefined_reason(stream.scenario, parts.head)
     summary = metric_functions.summarize(progress_state.matrix, progress_state.initial,
-                                         fwt_defined=stream.scenario != "class")
-    f1_matrix = progress_state.f1_matrix
+                                         fwt_defined=fwt_reason is None)
+    own_classes = ClassSpace.of(stream).experience_classes
+    steps = list(zip(progress_state.seen_classes, progress_state.confusion))
+    f1_by_step = [per_class.macro_f1(counts) for _, counts in steps]
     return {
         "stream": stream.name, "strategy": config.strategy, "seed": config.seed, "order": config.order,
         "scenario": stream.scenario, "experiences": [e.summary() for e in stream.experiences],
@@ -313,7 +338,9 @@ def _metrics(run: Run, parts: Assembled, progress_state: RunProgress) -> dict:
         "train_seconds": progress_state.train_seconds, "eval_seconds": progress_state.eval_seconds,
         "peak_rss_mb": progress_state.peak_rss_mb,
         "trainable_parameters": sum(p.numel() for p in parts.strategy.model.parameters() if p.requires_grad),
-        "macro_f1_matrix": f1_matrix, "macro_f1": sum(f1_matrix[-1]) / len(f1_matrix[-1]),
+        "macro_f1_matrix": [per_class.experience_f1(counts, classes, own_classes) for classes, counts in steps],
+        "macro_f1": f1_by_step[-1], "macro_f1_by_step": f1_by_step, "score": "accuracy",
+        "notes": [fwt_reason] if fwt_reason else [],
     }
 
 
@@ -344,6 +371,23 @@ def _run_config(run: Run, parts: Assembled, progress_state: RunProgress, checkpo
     }
 
 
+def _class_files(run: Run, progress_state: RunProgress, metrics: dict) -> tuple[dict, dict]:
+    """per_class.csv and confusion_matrix.csv (file name -> (header, rows)) and
+    confusion_matrix.png, from the stored confusion counts: class names and counts, never texts."""
+    from ..evaluation import per_class
+    from ..evaluation.predictions import ClassSpace
+    from ..report.plots import confusion_matrix_png
+    from ..state.run_folder import PER_CLASS_HEADER
+
+    names = ClassSpace.of(run.stream).names
+    rows = per_class.per_class_rows(progress_state.seen_classes, progress_state.confusion, names)
+    header, confusion = per_class.confusion_table(progress_state.seen_classes[-1], progress_state.confusion[-1], names)
+    title = f"{metrics['strategy']} on {metrics['stream']} (seed {metrics['seed']}), after the last experience"
+    png = confusion_matrix_png([row[0] for row in confusion], header[1:], [row[1:] for row in confusion], title)
+    return ({"per_class.csv": (list(PER_CLASS_HEADER), rows), "confusion_matrix.csv": (header, confusion)},
+            {"confusion_matrix.png": png})
+
+
 def _write(run: Run, parts: Assembled, progress_state: RunProgress, metrics: dict, checkpointing: bool) -> None:
     from ..report.plots import forgetting_curve_png
     from ..state import checkpoint
@@ -351,8 +395,9 @@ def _write(run: Run, parts: Assembled, progress_state: RunProgress, metrics: dic
     from ..state.signals import signals_deferred
 
     run_config = _run_config(run, parts, progress_state, checkpointing)
-    figures = {"forgetting_curve.png": forgetting_curve_png(metrics)}
+    tables, class_figures = _class_files(run, progress_state, metrics)
+    figures = {"forgetting_curve.png": forgetting_curve_png(metrics), **class_figures}
     with signals_deferred():
-        write_run(run.run_dir, metrics, run_config, figures)
+        write_run(run.run_dir, metrics, run_config, figures, tables)
         if not run.config.control.keep_checkpoint:
             shutil.rmtree(run.run_dir / checkpoint.FOLDER, ignore_errors=True)

@@ -98,13 +98,34 @@ def fwt(matrix: Matrix, initial_accuracy: Sequence[float]) -> Optional[float]:
     return float(np.mean(values)) if values else None
 
 
+def fwt_undefined_reason(scenario: str, head: str) -> str | None:
+    """Why forward transfer is undefined for this scenario and head, or None where it is defined.
+
+    FWT compares R[j-1][j] with b[j], so it needs a head that could already answer experience j
+    before training on it. It cannot where experience j's head is untrained before j: a
+    class-incremental run with a growing head (``incremental``, or ``multi``, whose one task head
+    grows the same way), where R[i][j>i] = 0 by construction, and a task-incremental run with one
+    head per task (``multi``). A ``fixed`` head holds every class from the start, and a
+    domain-incremental run shares one label space, so FWT is defined there.
+    """
+    if head == "fixed" or scenario == "domain":
+        return None
+    if scenario == "class" and head in ("incremental", "multi"):
+        return (f"fwt is null: the {head} head of a class-incremental run has no trained output for the "
+                "classes of experience j before j, so R[j-1][j] = 0 by construction")
+    if scenario == "task" and head == "multi":
+        return ("fwt is null: in a task-incremental run with one head per task, the head of experience j "
+                "is untrained before j, so R[j-1][j] measures no transfer")
+    return None
+
+
 def summarize(
     matrix: Matrix, initial_accuracy: Sequence[float], *, fwt_defined: bool = True
 ) -> dict:
     """All metrics of docs/design.md (Metrics), unrounded.
 
-    ``fwt_defined=False`` (class-incremental runs with a masked growing head, where R[i][j>i] = 0
-    by construction) stores forward transfer as None.
+    ``fwt_defined=False`` (where :func:`fwt_undefined_reason` gives a reason) stores forward
+    transfer and its per-experience list as None.
     """
     return {
         "average_accuracy": average_accuracy(matrix),

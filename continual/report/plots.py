@@ -62,6 +62,40 @@ def forgetting_curve_png(metrics: dict) -> bytes:
     return buffer.getvalue()
 
 
+def confusion_matrix_png(true_names: Sequence[str], predicted_names: Sequence[str],
+                         counts: Sequence[Sequence[int]], title: str) -> bytes:
+    """A run's ``confusion_matrix.png`` from the rows of its confusion_matrix.csv: true classes
+    down, predicted classes across, each cell annotated with its count and coloured by its share
+    of the true class's texts, so rare classes stay as visible as frequent ones. The figure
+    grows with the number of classes and long names are shortened, so 21 ICD-10 chapters read."""
+    _, sns, Figure = _libs()
+
+    def short(name: str) -> str:
+        return name if len(name) <= 32 else name[:31] + "…"
+
+    table = np.array(counts, dtype=float).reshape(len(true_names), len(predicted_names))
+    totals = table.sum(axis=1, keepdims=True)
+    share = np.divide(table, totals, out=np.zeros_like(table), where=totals > 0)
+    n = max(len(true_names), len(predicted_names), 1)
+    side = max(5.0, 0.42 * n + 3.2)
+    size = 10 if n <= 6 else 8 if n <= 12 else 6.5 if n <= 24 else 5
+    with sns.axes_style("white"):
+        fig = Figure(figsize=(side + 1.6, side), dpi=120, layout="constrained")
+        ax = fig.subplots()
+        sns.heatmap(share, vmin=0, vmax=1, cmap="Blues", square=True, annot=table.astype(int) if n <= 40 else False,
+                    fmt="d", annot_kws={"size": size}, linewidths=0.3, linecolor="white", ax=ax,
+                    cbar_kws={"label": "share of the true class's test texts", "shrink": 0.7})
+        ax.set_xticks(np.arange(len(predicted_names)) + 0.5, [short(x) for x in predicted_names],
+                      rotation=90, fontsize=size + 1)
+        ax.set_yticks(np.arange(len(true_names)) + 0.5, [short(x) for x in true_names], rotation=0, fontsize=size + 1)
+        ax.set_xlabel("predicted class")
+        ax.set_ylabel("true class")
+        ax.set_title(f"{title}\n(counts of test texts)", fontsize="medium")
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
 def _save(fig, path: Path) -> Path:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", bbox_inches="tight")

@@ -32,7 +32,7 @@ from ..errors import UserError
 from .files import atomic_write
 
 FORMAT = "continual-medical-checkpoint"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 FILE = "state.pt"
 FOLDER = "checkpoint"
 

