@@ -160,12 +160,9 @@ class Plan:
 
 def _training(strategy: str, sections: dict) -> TrainingConfig:
     """The training section of a trial, with the strategy's own training defaults underneath."""
-    from . import run
+    from .run import training_for
 
-    training_for = getattr(run, "training_for", None)
-    if training_for is not None:
-        return training_for(strategy, sections)
-    return TrainingConfig(**sections["training"])
+    return training_for(strategy, sections)
 
 
 def build_plan(argv: Optional[Sequence[str]] = None) -> Plan:

@@ -9,7 +9,8 @@ from continual.run import main
 METRIC_KEYS = ["stream", "strategy", "seed", "order", "scenario", "experiences", "accuracy_matrix",
                "initial_accuracy", "average_accuracy", "average_incremental_accuracy", "forgetting",
                "bwt", "fwt", "learning_accuracy", "per_experience", "train_seconds", "eval_seconds",
-               "peak_rss_mb", "trainable_parameters", "macro_f1_matrix", "macro_f1"]
+               "peak_rss_mb", "trainable_parameters", "macro_f1_matrix", "macro_f1", "macro_f1_by_step",
+               "score", "notes"]
 
 
 @pytest.mark.parametrize("argv, needle", [
@@ -68,7 +69,8 @@ def test_small_run_writes_the_contract(tmp_path, tiny_model_dir, capsys):
     assert "naive" in out and "replay" in out and "ACC" in out
     for strategy in ["naive", "replay"]:
         run = tmp_path / "icd10cm-chapters" / strategy / "seed-0"
-        assert {p.name for p in run.iterdir()} == {"config.json", "metrics.json", "accuracy_matrix.csv", "forgetting_curve.png"}
+        assert {p.name for p in run.iterdir()} == {"config.json", "metrics.json", "accuracy_matrix.csv", "forgetting_curve.png",
+                                                  "per_class.csv", "confusion_matrix.csv", "confusion_matrix.png"}
         metrics = json.loads((run / "metrics.json").read_text())
         assert list(metrics) == METRIC_KEYS
         assert metrics["strategy"] == strategy and metrics["fwt"] is None

@@ -185,7 +185,9 @@ def test_a_run_writes_no_text_and_nothing_outside_its_folders(tmp_path, tiny_mod
     assert done.returncode == 0, done.stderr[-2000:]
     run = out / "notes-class" / "replay" / "seed-0"
     assert sorted(p.name for p in run.iterdir()) == ["accuracy_matrix.csv", "checkpoint", "config.json",
-                                                     "forgetting_curve.png", "logs", "metrics.json"]
+                                                     "confusion_matrix.csv", "confusion_matrix.png",
+                                                     "forgetting_curve.png", "logs", "metrics.json",
+                                                     "per_class.csv"]
     assert [p for p in (run / "logs").rglob("*") if p.is_file()], "the loggers wrote nothing to search"
     cache = home / ".cache" / "continual-medical"
     outside = [p for p in [*home.rglob("*"), *temporary.rglob("*")]
