@@ -91,9 +91,10 @@ def freeze_old_units_plugin() -> type:
     "the heads of the other tasks. The head is the suite's linear head (IncrementalClassifier), so "
     "seq-star differs from frozen only by the frozen units; left out of the paper's recipe: "
     "fine-tuning the encoder on the first task before freezing it (warm-up), the cosine classifier "
-    "and pre-allocated future heads. On a domain-incremental stream every class comes with the "
-    "first experience, so the head trains on it and stays fixed afterwards.",
-    scenarios=("class", "domain", "task"),
+    "and pre-allocated future heads. Class-incremental only: in a domain stream every class comes "
+    "with the first experience, so nothing would train after it, and in a task stream each task's "
+    "head is apart already, so seq-star would be frozen.",
+    scenarios=("class",),
     training_defaults=PROBE_TRAINING,
 )
 def seq_star(params, context) -> StrategyParts:

@@ -11,7 +11,7 @@ from continual import ExperimentConfig, ModelConfig, StreamConfig, TrainingConfi
 from strategies.reference import joint_epochs
 from strategies.seq_star import freeze_old_units_plugin
 
-from conftest import TINY_TRAINING, synthetic_stream, synthetic_task_stream
+from conftest import TINY_TRAINING, synthetic_stream
 
 
 def config_for(name, model_dir, tmp_path, **training):
@@ -131,13 +131,3 @@ def test_seq_star_keeps_the_encoder_and_earlier_rows_where_naive_moves_them(tiny
     assert moved == {"naive": {"encoder": True, "old rows": True},
                      "frozen": {"encoder": False, "old rows": True},
                      "seq-star": {"encoder": False, "old rows": False}}
-
-
-def test_seq_star_keeps_the_heads_of_earlier_tasks(tiny_model_dir, tmp_path):
-    spy = Steps()
-    stream = synthetic_task_stream()
-    run_experiment(config_for("seq-star", tiny_model_dir, tmp_path, weight_decay=0.5), stream=stream,
-                   progress=False, write=False, extra_plugins=[spy])
-    first_task = str(stream.experiences[0].task)
-    keys = [k for k in spy.snapshots[0] if k.startswith(f"head.classifiers.{first_task}.")]
-    assert keys and all(torch.equal(spy.snapshots[0][k], spy.snapshots[-1][k]) for k in keys)
