@@ -1,4 +1,5 @@
-"""EWC's plugin, separate and online: Avalanche's EWCPlugin with a fast penalty and importance pass.
+"""EWC's plugin, separate and online: Avalanche's EWCPlugin with the empirical Fisher of the
+papers and a fast penalty.
 
 Imported by :func:`strategies.ewc.ewc` and :func:`strategies.ewc.online_ewc` when they build a
 plugin (this module imports torch and Avalanche).
@@ -8,18 +9,16 @@ from __future__ import annotations
 from collections import defaultdict
 
 import torch
-from avalanche.models.utils import avalanche_forward
 from avalanche.training.plugins import EWCPlugin
-from avalanche.training.utils import ParamData, zerolike_params_dict
+from avalanche.training.utils import ParamData
 
-from streams.batching import length_groups
-from streams.seeds import derived_seed
-
+from .importance_estimates import (
+    negative_log_likelihood,
+    per_example_importance,
+    sample_positions,
+)
 from .penalty import PenaltyPlan, cached_plan, forget_plan
 from .state import param_dict, param_dict_state
-
-#: padded tokens that one more forward and backward call is worth in the importance pass
-GROUP_OVERHEAD = 128
 
 
 def _sum_product(a, b, chunk: int = 1 << 20) -> float:
@@ -32,33 +31,41 @@ def _sum_product(a, b, chunk: int = 1 << 20) -> float:
 
 
 class TextEWCPlugin(EWCPlugin):
-    """Avalanche's EWCPlugin with the same importances and penalty, computed faster.
+    """Avalanche's EWCPlugin with the papers' Fisher, the papers' 1/2, and a fast penalty.
 
-    - The penalty (``before_backward``) goes through a :class:`strategies.penalty.PenaltyPlan`
-      built once per experience (``_plan``): same value and gradient, multi-tensor kernels
-      instead of a per-tensor autograd graph, and only the embedding rows with some importance;
-      separate mode merges its per-experience penalties into one (``_merged``) and folds the
-      per-experience importances and anchors into two sums (``_fold``), so a step costs the same
-      time, and the plugin holds the same memory, after 2 or 10 experiences.
-    - The importance pass (``compute_importances``) keeps Avalanche's estimate (the mean over
-      minibatches of the squared minibatch gradient, model in eval mode, batches of consecutive
-      examples in the dataset's order) on a seeded subsample of ``fisher_samples`` training
-      examples (kept in dataset order) instead of all of them; 0 means all, Avalanche's estimate.
-      Each batch runs in pieces of similar length (:func:`streams.batching.length_groups`),
-      each cut to its own longest text, their gradients summed into the batch's: consecutive
-      examples vary in length, and one padded batch costs about twice the tokens.
+    - The importance pass (``compute_importances``) is the empirical Fisher of Kirkpatrick et
+      al. 2017: the mean over examples of each example's squared gradient of ``-log p(y | x)``
+      (y the true label), at the weights that end the experience, model in eval mode (no
+      dropout noise), over ``fisher_samples`` training examples drawn with the run seed's
+      ``"importance-sample"`` generator (all of them when 0 or fewer):
+      :mod:`strategies.importance_estimates`. Sample and estimate do not depend on the order
+      in which the experience stores its examples. (Avalanche squares the gradient of each
+      minibatch of consecutive examples instead, which depends on that order.)
+    - The penalty is ``lambda / 2 * sum_k sum F_k (theta - theta_k)**2`` (Kirkpatrick et al.
+      2017, eq. 3); online mode keeps one ``F* = gamma F*_prev + F_k`` (Schwarz et al. 2018)
+      and its anchor. It goes through a :class:`strategies.penalty.PenaltyPlan` built once per
+      experience (``_plan``): multi-tensor kernels instead of a per-tensor autograd graph, and
+      only the embedding rows with some importance; separate mode merges its per-experience
+      penalties into one (``_merged``) and folds the per-experience importances and anchors
+      into two sums (``_fold``), so a step costs the same time, and the plugin holds the same
+      memory, after 2 or 10 experiences.
     """
 
     def __init__(self, *args, fisher_samples: int = 0, seed: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
         self.fisher_samples = fisher_samples
         self.run_seed = seed
-        self.sample_seed = 0  # drawn from the run seed after each experience, before its importances
+        self.sampled_experience = 0  # the experience whose importances are computed next
         # separate mode, after two or more experiences: their importances and anchors folded
         # into sums (see _fold), so memory does not grow with the number of experiences
         self.total_importance: dict = {}  # name -> ParamData, sum_k F_k
         self.weighted_anchor: dict = {}  # name -> ParamData, sum_k F_k theta_k
         self.folded_square = 0.0  # sum over k and parameters of F_k theta_k**2 (float64)
+
+    @property
+    def weight(self) -> float:
+        """The factor of ``sum F (theta - anchor)**2`` in the loss: lambda / 2."""
+        return float(self.ewc_lambda) / 2
 
     def before_backward(self, strategy, **kw):
         exp_counter = strategy.clock.train_exp_counter
@@ -68,7 +75,7 @@ class TextEWCPlugin(EWCPlugin):
         plan, constant = self._plan(strategy.model, exp_counter)
         penalty = plan()
         if penalty is not None:
-            strategy.loss += penalty + float(self.ewc_lambda) * constant
+            strategy.loss += penalty + self.weight * constant
 
     def _plan(self, model, exp_counter):
         """The penalty's :class:`PenaltyPlan` and constant, built once per experience."""
@@ -93,7 +100,7 @@ class TextEWCPlugin(EWCPlugin):
                     anchors.append(saved[name].expand(param.shape))
                     weights.append(importance[name].expand(param.shape))
                 terms.append((params, anchors, weights))
-        return PenaltyPlan([(*term, float(self.ewc_lambda)) for term in terms]), constant
+        return PenaltyPlan([(*term, self.weight) for term in terms]), constant
 
     def _fold(self):
         """Separate EWC's per-experience importances F_k and anchors theta_k, once there
@@ -153,44 +160,17 @@ class TextEWCPlugin(EWCPlugin):
 
     def after_training_exp(self, strategy, **kw):
         forget_plan(self)
-        self.sample_seed = derived_seed(self.run_seed, "importance-sample", strategy.clock.train_exp_counter)
+        self.sampled_experience = strategy.clock.train_exp_counter
         super().after_training_exp(strategy, **kw)
         self._fold()
 
     def compute_importances(self, model, criterion, optimizer, dataset, device, batch_size, num_workers=0):
-        indices = list(range(len(dataset)))
-        if self.fisher_samples and self.fisher_samples < len(dataset):
-            generator = torch.Generator().manual_seed(self.sample_seed)
-            indices = sorted(torch.randperm(len(dataset), generator=generator)[:self.fisher_samples].tolist())
-        # Avalanche's batches: consecutive examples in the dataset's order. The estimate
-        # depends on how examples are grouped into batches (the square of a batch's mean
-        # gradient), and our experiences list texts by code, hence mostly by class; shuffled
-        # or length-bucketed batches give a smaller Fisher, for which the tuned lambda is wrong.
-        loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, indices), batch_size=batch_size)
-        model.eval()
-        importances = zerolike_params_dict(model)
-        slots = [imp.data for imp in importances.values()]
-        for batch in loader:
-            x, y, task_labels = batch[0].to(device), batch[1].to(device), batch[-1]
-            optimizer.zero_grad()
-            # the batch's mean loss, run in pieces of similar length (each cut to its own
-            # longest text) whose gradients add up to the batch's: the same estimate at
-            # about half the padded tokens (no dropout in eval mode, so no randomness moves)
-            lengths = x[:, 1].sum(dim=1).tolist() if x.dim() == 3 else [1] * len(y)
-            for group in length_groups(lengths, overhead=GROUP_OVERHEAD):
-                index = torch.as_tensor(group, device=x.device)
-                task = task_labels[index.cpu()] if torch.is_tensor(task_labels) else task_labels
-                out = avalanche_forward(model, x[index], task)
-                (criterion(out, y[index]) * (len(group) / len(y))).backward()
-            pairs = [(imp, p.grad) for imp, p in zip(slots, model.parameters()) if p.grad is not None]
-            if pairs:
-                torch._foreach_addcmul_([a for a, _ in pairs], [g for _, g in pairs], [g for _, g in pairs])
-        torch._foreach_div_(slots, float(max(len(loader), 1)))
-        # the last piece's gradients are not needed (the next training step starts from
-        # zero_grad): freed now, they do not sit beside the copies made next
-        model.zero_grad(set_to_none=True)
-        model.train()
-        return importances
+        """The empirical Fisher of ``dataset`` (Avalanche's signature; criterion, optimizer and
+        batch size are not used: the Fisher is that of the model's log-likelihood)."""
+        positions = sample_positions(dataset, self.fisher_samples, self.run_seed, self.sampled_experience)
+        fisher = per_example_importance(model, [dataset[i] for i in positions], negative_log_likelihood,
+                                        "square", device)
+        return {name: ParamData(name, init_tensor=value, device=value.device) for name, value in fisher.items()}
 
     def state_dict(self, examples: bool = True) -> dict:
         """Per-experience anchors and importances and, in separate mode, their folded sums."""

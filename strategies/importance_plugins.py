@@ -1,4 +1,6 @@
-"""The plugins of Synaptic Intelligence and Memory Aware Synapses, with fast penalties.
+"""The plugins of Synaptic Intelligence and Memory Aware Synapses: thin adapters over the
+estimates of :mod:`strategies.importance_estimates`, with the penalty of a
+:class:`strategies.penalty.PenaltyPlan`.
 
 Imported by :func:`strategies.importance.si` and :func:`strategies.importance.mas` when they
 build a plugin (this module imports torch and Avalanche).
@@ -6,117 +8,155 @@ build a plugin (this module imports torch and Avalanche).
 from __future__ import annotations
 
 import torch
-from avalanche.training.plugins import MASPlugin, SynapticIntelligencePlugin
+from avalanche.core import SupervisedPlugin
+from avalanche.training.plugins import MASPlugin
+from avalanche.training.utils import ParamData
 
+from .importance_estimates import (
+    consolidate,
+    path_integral_step,
+    per_example_importance,
+    sample_positions,
+    squared_output_norm,
+    task_gradients,
+)
 from .penalty import PenaltyPlan, cached_plan, forget_plan
-from .state import param_dict, param_dict_state
+from .state import cpu, param_dict, param_dict_state
 
 
-class TextSIPlugin(SynapticIntelligencePlugin):
-    """Avalanche's SynapticIntelligencePlugin with its state kept in real copies, and a fast penalty.
+def _grown(old: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
+    """``new`` with ``old`` written over its leading block: a parameter that grew (a head with
+    more units) keeps what was stored for its old units."""
+    new[tuple(slice(0, size) for size in old.shape)] = old
+    return new
 
-    Avalanche 0.6.0 snapshots the weights with ``param.detach().cpu().flatten()``. On a CUDA
-    device that is a copy; on the CPU it is a view of the live parameter, so the "old" weights
-    before an optimizer step, the "new" weights after it and the anchor of the penalty all follow
-    the parameter: the path integral (grad x weight change) is always zero and so is the penalty.
-    SI then trains exactly like naive fine-tuning on the CPU (the same accuracy matrix as
-    naive's). This subclass keeps the same data structures
-    (checkpoints read them), the same importance update (``update_ewc_data``, clipped at 0.001
-    as in Avalanche) and the same penalty ``lambda / 2 * sum(omega * (theta - theta_anchor)**2)``,
-    but snapshots into owned tensors, on the parameters' device, with multi-tensor kernels.
+
+class TextSIPlugin(SupervisedPlugin):
+    """Synaptic Intelligence (Zenke, Poole & Ganguli 2017) as the paper and the authors' code
+    (ganguli-lab/pathint) define it.
+
+    For each trainable parameter the plugin keeps the anchor theta* (the weights at the end of
+    the previous experience, at the start of training for the first), the importance Omega,
+    the path integral omega of the current experience and the weights before the current step:
+
+    - every optimizer step: ``omega += -g * delta``, g the gradient of the task loss (the step's
+      gradient less that of SI's own penalty, :func:`task_gradients`) and delta the step's
+      actual parameter change;
+    - end of an experience: ``Omega = max(0, Omega + omega / ((theta - theta*)**2 + xi))``, then
+      ``theta* = theta`` (:func:`consolidate`);
+    - penalty: ``c * sum(Omega * (theta - theta*)**2)``, without a 1/2, as the paper's
+      surrogate loss.
+
+    ``si_lambda`` is c and ``eps`` is xi (Avalanche's names). Avalanche's
+    SynapticIntelligencePlugin clips Omega at 0.001 from above, which makes every parameter of a
+    pretrained encoder that moved equally important (a uniform pull towards theta*), and on the
+    CPU snapshots views of the live weights (a path integral of zero); this plugin does neither.
+    New head units enter with Omega 0 and their initial weights as anchor.
     """
 
-    def _params(self, model):
-        return [(n, p) for n, p in self.allowed_parameters(model, self.excluded_parameters)]
+    def __init__(self, si_lambda: float, eps: float):
+        super().__init__()
+        self.si_lambda = float(si_lambda)
+        self.eps = float(eps)
+        self.anchor: dict[str, torch.Tensor] = {}
+        self.importance: dict[str, torch.Tensor] = {}
+        self.path: dict[str, torch.Tensor] = {}  # omega of the current experience
+        self.previous: dict[str, torch.Tensor] = {}  # the weights before the current step
+        self.penalized = False  # whether this step's loss holds SI's penalty
 
-    def _own(self, model):
-        """Every stored tensor a copy of its own, on the parameter's device."""
-        for name, param in self._params(model):
-            for store in (*self.ewc_data, *self.syn_data.values()):
-                if name in store:
-                    item = store[name]
-                    item.device = param.device
-                    item.data = item.data.detach().to(param.device).clone()
-
-    def _snapshot(self, model, store, grads=False):
-        pairs = []
-        for name, param in self._params(model):
-            source = param.grad if grads else param
-            if source is None:  # no gradient this step: it moved nothing
-                store[name].data.zero_()
-            else:
-                pairs.append((store[name].data, source.detach().reshape(-1)))
-        if pairs:
-            torch._foreach_copy_([a for a, _ in pairs], [b for _, b in pairs])
+    def _tracked(self, model) -> list:
+        return [(n, p) for n, p in model.named_parameters() if p.requires_grad and n in self.path]
 
     def before_training_exp(self, strategy, **kw):
-        self.create_syn_data(strategy.model, self.ewc_data, self.syn_data, self.excluded_parameters)
-        self._own(strategy.model)
-        self._snapshot(strategy.model, self.ewc_data[0])  # the anchor: weights at the start
-        for trajectory in self.syn_data["trajectory"].values():
-            trajectory.data.zero_()
+        forget_plan(self)
+        for name, param in strategy.model.named_parameters():
+            if not param.requires_grad:
+                continue
+            value = param.detach()
+            if name not in self.anchor:
+                self.anchor[name], self.importance[name] = value.clone(), torch.zeros_like(value)
+            elif self.anchor[name].shape != value.shape:
+                self.anchor[name] = _grown(self.anchor[name], value.clone())
+                self.importance[name] = _grown(self.importance[name], torch.zeros_like(value))
+            self.path[name], self.previous[name] = torch.zeros_like(value), torch.empty_like(value)
+
+    def before_training_iteration(self, strategy, **kw):
+        tracked = self._tracked(strategy.model)
+        if tracked:
+            torch._foreach_copy_([self.previous[n] for n, _ in tracked], [p.detach() for _, p in tracked])
 
     def before_backward(self, strategy, **kw):
-        exp_id = strategy.clock.train_exp_counter
-        if exp_id == 0:  # importances are all zero before the first update: no penalty
+        self.penalized = False
+        exp_counter = strategy.clock.train_exp_counter
+        if exp_counter == 0 or not self.si_lambda:  # no importance before the first experience ends
             return
-        params = self._params(strategy.model)
-        lam = self.si_lambda[exp_id] if exp_id < len(self.si_lambda) else self.si_lambda[-1]
-        plan = cached_plan(self, (exp_id, tuple(id(p) for _, p in params)), lambda: PenaltyPlan([(
-            [p for _, p in params],
-            [self.ewc_data[0][n].data.view(p.shape) for n, p in params],
-            [self.ewc_data[1][n].data.view(p.shape) for n, p in params], lam / 2,
-        )]))
+        tracked = self._tracked(strategy.model)
+        plan = cached_plan(self, (exp_counter, tuple(id(p) for _, p in tracked)), lambda: PenaltyPlan([(
+            [p for _, p in tracked], [self.anchor[n] for n, _ in tracked],
+            [self.importance[n] for n, _ in tracked], self.si_lambda)]))
         penalty = plan()
         if penalty is not None:
             strategy.loss += penalty
-
-    def before_training_iteration(self, strategy, **kw):
-        self._snapshot(strategy.model, self.syn_data["old_theta"])
+            self.penalized = True
 
     def after_training_iteration(self, strategy, **kw):
-        # trajectory += grad * (theta_new - theta_old), in place: the "old" snapshot turns
-        # into old - new (it is taken again before the next step), no new buffers
-        pairs = [(n, p) for n, p in self._params(strategy.model) if p.grad is not None]
-        if not pairs:
-            return
-        old = [self.syn_data["old_theta"][n].data for n, _ in pairs]
-        torch._foreach_sub_(old, [p.detach().reshape(-1) for _, p in pairs])
-        torch._foreach_addcmul_([self.syn_data["trajectory"][n].data for n, _ in pairs],
-                                [p.grad.detach().reshape(-1) for _, p in pairs], old, value=-1.0)
+        stepped = [(n, p) for n, p in self._tracked(strategy.model) if p.grad is not None]
+        if stepped:
+            names, grads = [n for n, _ in stepped], [p.grad.detach() for _, p in stepped]
+            before = [self.previous[n] for n in names]
+            if self.penalized:
+                grads = task_gradients(grads, [self.importance[n] for n in names], before,
+                                       [self.anchor[n] for n in names], self.si_lambda)
+            path_integral_step([self.path[n] for n in names], grads, before, [p.detach() for _, p in stepped])
+        self.penalized = False
 
     def after_training_exp(self, strategy, **kw):
-        # Avalanche's update_ewc_data(..., clip_to=0.001, c=1, eps) on the owned copies:
-        # cum += c * trajectory / ((theta - anchor)**2 + eps); omega = min(-cum, 0.001);
-        # the anchor moves to the new weights.
-        names = [n for n, _ in self._params(strategy.model)]
-        self._snapshot(strategy.model, self.syn_data["new_theta"])
-        new = [self.syn_data["new_theta"][n].data for n in names]
-        anchor = [self.ewc_data[0][n].data for n in names]
-        moved = torch._foreach_sub(new, anchor)
-        torch._foreach_mul_(moved, moved)
-        torch._foreach_add_(moved, self.eps)
-        ratio = torch._foreach_div([self.syn_data["trajectory"][n].data for n in names], moved)
-        cumulative = [self.syn_data["cum_trajectory"][n].data for n in names]
-        torch._foreach_add_(cumulative, ratio)
-        for name, cum in zip(names, cumulative):
-            self.ewc_data[1][name].data = torch.clamp(-cum, max=0.001)
-        torch._foreach_copy_(anchor, new)
+        forget_plan(self)
+        tracked = self._tracked(strategy.model)
+        if tracked:
+            names = [n for n, _ in tracked]
+            consolidate([self.importance[n] for n in names], [self.path[n] for n in names],
+                        [self.anchor[n] for n in names], [p.detach() for _, p in tracked], self.eps)
 
     def state_dict(self, examples: bool = True) -> dict:
-        """The importances and anchor (``ewc_data``) and the path-integral buffers (``syn_data``)."""
-        return {"kind": "si", "ewc_data": [param_dict_state(d) for d in self.ewc_data],
-                "syn_data": {k: param_dict_state(v) for k, v in self.syn_data.items()}}
+        """The anchor and the importance (the path integral is zero between experiences)."""
+        return {"kind": "si", "anchor": {n: cpu(t) for n, t in self.anchor.items()},
+                "importance": {n: cpu(t) for n, t in self.importance.items()}}
 
     def load_state_dict(self, state: dict, context) -> None:
         forget_plan(self)  # planned from the state being replaced
-        self.ewc_data = tuple(param_dict(d) for d in state["ewc_data"])
-        self.syn_data = {k: param_dict(v) for k, v in state["syn_data"].items()}
+        devices = {n: p.device for n, p in context.strategy.model.named_parameters()}
+        self.anchor = {n: t.to(devices.get(n, t.device)).clone() for n, t in state["anchor"].items()}
+        self.importance = {n: t.to(devices.get(n, t.device)).clone() for n, t in state["importance"].items()}
+        self.path, self.previous = {}, {}
 
 
 class TextMASPlugin(MASPlugin):
-    """Avalanche's MASPlugin with the penalty of a :class:`strategies.penalty.PenaltyPlan` built
-    once per experience (same value and gradient, multi-tensor kernels)."""
+    """Avalanche's MASPlugin with the importance of Aljundi et al. 2018 taken per example and a
+    fast penalty.
+
+    - Importance (``_get_importance``): the mean over examples of ``|d ||f(x)||_2**2 / d theta|``,
+      f(x) the output vector, one gradient per example (Avalanche averages the absolute
+      gradient of each minibatch's mean instead, which depends on how examples are batched),
+      model in eval mode, over ``samples`` training examples drawn with the run seed's
+      ``"importance-sample"`` generator (all when 0 or fewer): order-independent, as
+      :mod:`strategies.importance_estimates` describes. Across experiences Avalanche's
+      running average is kept: ``Omega = alpha Omega_prev + (1 - alpha) Omega_new``.
+    - Penalty: ``lambda * sum(Omega * (theta - theta*)**2)`` (the paper's, no 1/2), through a
+      :class:`strategies.penalty.PenaltyPlan` built once per experience.
+    """
+
+    def __init__(self, lambda_reg: float = 1.0, alpha: float = 0.5, samples: int = 0, seed: int = 0):
+        super().__init__(lambda_reg=lambda_reg, alpha=alpha)
+        self.samples = samples
+        self.run_seed = seed
+
+    def _get_importance(self, strategy):
+        dataset = strategy.experience.dataset
+        positions = sample_positions(dataset, self.samples, self.run_seed, strategy.clock.train_exp_counter)
+        values = per_example_importance(strategy.model, [dataset[i] for i in positions], squared_output_norm,
+                                        "absolute", strategy.device)
+        return {name: ParamData(name, init_tensor=value, device=value.device) for name, value in values.items()}
 
     def before_backward(self, strategy, **kw):
         if strategy.clock.train_exp_counter == 0:
@@ -132,6 +172,10 @@ class TextMASPlugin(MASPlugin):
         )]))()
         if penalty is not None:
             strategy.loss += penalty
+
+    def after_training_exp(self, strategy, **kw):
+        forget_plan(self)
+        super().after_training_exp(strategy, **kw)
 
     def state_dict(self, examples: bool = True) -> dict:
         """The anchor parameters and the running importance."""
