@@ -36,11 +36,15 @@ def si(params, context) -> StrategyParts:
     paper="Aljundi et al. 2018, Memory Aware Synapses: Learning what (not) to forget, ECCV",
     description="Penalty lambda * sum Omega (theta - theta*)**2 (no 1/2, as the paper). Omega_new = mean "
     "over examples of |d ||f(x)||_2**2 / d theta| (f(x) the logits; one gradient per example, eval "
-    "mode); across experiences Omega = alpha Omega_prev + (1 - alpha) Omega_new (Avalanche MASPlugin).",
+    "mode); across experiences the importances add up, Omega = Omega_prev + Omega_new, as the paper "
+    "accumulates them (accumulate=average: Avalanche's alpha Omega_prev + (1 - alpha) Omega_new).",
     hyperparams=[
         HyperParam("lambda", 1.0, "weight of the penalty", "Aljundi et al. 2018 (lambda = 1)"),
-        HyperParam("alpha", 0.5, "weight of the previous importance in the running average (the paper "
-                   "adds the importances instead)", "Avalanche MASPlugin default"),
+        HyperParam("accumulate", "sum", "how importances of successive experiences combine: sum (the "
+                   "paper) or Avalanche's running average", "Aljundi et al. 2018 (accumulated importance)",
+                   choices=("sum", "average")),
+        HyperParam("alpha", 0.5, "weight of the previous importance with accumulate=average",
+                   "Avalanche MASPlugin default"),
         HyperParam("importance_samples", 512, _SAMPLES_HELP,
                    "all of a default-stream experience (400-500 texts); a cap on the pass's cost for "
                    "larger ones", minimum=0),
@@ -50,4 +54,5 @@ def mas(params, context) -> StrategyParts:
     from .importance_plugins import TextMASPlugin
 
     return StrategyParts(plugins=[TextMASPlugin(lambda_reg=params["lambda"], alpha=params["alpha"],
-                                                samples=params["importance_samples"], seed=context.seed)])
+                                                samples=params["importance_samples"], seed=context.seed,
+                                                accumulate=params["accumulate"])])

@@ -140,16 +140,20 @@ class TextMASPlugin(MASPlugin):
       gradient of each minibatch's mean instead, which depends on how examples are batched),
       model in eval mode, over ``samples`` training examples drawn with the run seed's
       ``"importance-sample"`` generator (all when 0 or fewer): order-independent, as
-      :mod:`strategies.importance_estimates` describes. Across experiences Avalanche's
-      running average is kept: ``Omega = alpha Omega_prev + (1 - alpha) Omega_new``.
+      :mod:`strategies.importance_estimates` describes. Across experiences the importances add
+      up, ``Omega = Omega_prev + Omega_new``, as the paper accumulates them (``accumulate="sum"``);
+      ``accumulate="average"`` keeps Avalanche's running average
+      ``Omega = alpha Omega_prev + (1 - alpha) Omega_new``.
     - Penalty: ``lambda * sum(Omega * (theta - theta*)**2)`` (the paper's, no 1/2), through a
       :class:`strategies.penalty.PenaltyPlan` built once per experience.
     """
 
-    def __init__(self, lambda_reg: float = 1.0, alpha: float = 0.5, samples: int = 0, seed: int = 0):
+    def __init__(self, lambda_reg: float = 1.0, alpha: float = 0.5, samples: int = 0, seed: int = 0,
+                 accumulate: str = "sum"):
         super().__init__(lambda_reg=lambda_reg, alpha=alpha)
         self.samples = samples
         self.run_seed = seed
+        self.accumulate = accumulate
 
     def _get_importance(self, strategy):
         dataset = strategy.experience.dataset
@@ -175,10 +179,23 @@ class TextMASPlugin(MASPlugin):
 
     def after_training_exp(self, strategy, **kw):
         forget_plan(self)
-        super().after_training_exp(strategy, **kw)
+        if self.accumulate == "average":
+            super().after_training_exp(strategy, **kw)
+            return
+        from avalanche.training.utils import copy_params_dict
+
+        self.params = dict(copy_params_dict(strategy.model))
+        self.importance = dict(self.importance or {})
+        for name, new in self._get_importance(strategy).items():
+            old = self.importance.get(name)
+            if old is None:
+                self.importance[name] = new
+            else:  # a grown head: its new units start from no importance
+                new.data = old.expand(new.data.shape) + new.data
+                self.importance[name] = new
 
     def state_dict(self, examples: bool = True) -> dict:
-        """The anchor parameters and the running importance."""
+        """The anchor parameters and the accumulated importance."""
         return {"kind": "mas", "params": param_dict_state(self.params), "importance": param_dict_state(self.importance)}
 
     def load_state_dict(self, state: dict, context) -> None:

@@ -137,3 +137,20 @@ def test_si_trains_differently_from_naive(tiny_model_dir, tmp_path):
     si = _run("si", tiny_model_dir, tmp_path / "si", {"si": {"lambda": "100"}})["accuracy_matrix"]
     assert si != naive
     assert si[1][0] > naive[1][0]  # less forgetting of the first experience
+
+
+def test_mas_adds_the_importances_of_successive_experiences_as_the_paper_accumulates_them():
+    from types import SimpleNamespace
+
+    from avalanche.training.utils import ParamData
+
+    from strategies.importance_plugins import TextMASPlugin
+
+    model = torch.nn.Linear(3, 2)
+    for accumulate, expected in (("sum", 3.0), ("average", 1.5)):
+        plugin = TextMASPlugin(alpha=0.5, accumulate=accumulate)
+        values = iter([torch.full((2, 3), 1.0), torch.full((2, 3), 2.0)])
+        plugin._get_importance = lambda strategy: {"weight": ParamData("weight", init_tensor=next(values))}
+        for counter in (0, 1):
+            plugin.after_training_exp(SimpleNamespace(model=model, clock=SimpleNamespace(train_exp_counter=counter)))
+        assert torch.allclose(plugin.importance["weight"].data, torch.full((2, 3), expected))
