@@ -38,7 +38,7 @@ def test_csv_in_every_scenario(scenario, extra, experiences, notes_csv, tmp_path
     run = tmp_path / "out" / f"notes-{scenario}" / "naive" / "seed-0"
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["scenario"] == scenario and len(metrics["experiences"]) == experiences
-    assert (metrics["fwt"] is None) == (scenario == "class")
+    assert (metrics["fwt"] is None) == (scenario in ("class", "task"))  # default heads: masked, per task
     text = "".join(p.read_text(errors="ignore") for p in run.iterdir() if p.suffix in (".json", ".csv"))
     assert "wheeze" not in text and "glucose" not in text  # no input text in results
 
