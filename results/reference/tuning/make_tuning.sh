@@ -19,13 +19,12 @@ tune() { python -m continual.tune --out "$OUT" --no-progress --resume "$@"; }
 tune --strategy naive --grid stream.train_per_class=100,200 --grid training.epochs=2,3,4 \
      --metric min_learning_accuracy
 
-# 2. Families with their own training defaults: learning rate (and a probe's epochs).
+# 2. Families with their own training defaults: learning rate (and a probe's epochs); then each
+#    method's own knobs at the default budget.
+tune --strategy lora --grid training.lr=0.0003,0.001,0.003
+tune --strategy si --grid si.lambda=0.1,1,10,100 --grid si.damping=0.001,0.1
 tune --strategy frozen --grid training.lr=0.001,0.003,0.01 --grid training.epochs=5,20
 tune --strategy seq-star --grid training.lr=0.001,0.003,0.01 --grid training.epochs=5,20
-tune --strategy lora --grid training.lr=0.0003,0.001,0.003
-
-# 3. Each method's own knobs at the default budget.
-tune --strategy si --grid si.lambda=0.1,1,10,100 --grid si.damping=0.001,0.1
 tune --strategy ewc --grid ewc.lambda=1,10,100,1000,10000
 tune --strategy mas --grid mas.lambda=0.1,1,10,100
 tune --strategy lwf --grid lwf.alpha=0.5,1,2,4 --grid lwf.temperature=1,2
