@@ -56,7 +56,7 @@ def test_list_streams_shows_the_card(capsys):
     assert main(["--list-streams"]) == 0
     out = capsys.readouterr().out
     assert "icd10cm-chapters" in out and "21 classes" in out
-    assert "licence:" in out and "version: ICD-10-CM 2026" in out and "500 train / 250 test" in out and "texts:" in out
+    assert "licence:" in out and "version: ICD-10-CM 2026" in out and "1000 train / 250 test" in out and "texts:" in out
 
 
 def test_small_run_writes_the_contract(tmp_path, tiny_model_dir, capsys):
