@@ -349,7 +349,7 @@ def test_strategy_training_defaults_sit_between_the_dataclass_and_the_user(tmp_p
     plain = TrainingConfig()
     assert (default["naive"].lr, default["naive"].epochs) == (plain.lr, plain.epochs)  # the dataclass defaults
     assert (default["frozen"].lr, default["frozen"].epochs) == (frozen_lr, frozen_epochs)
-    assert default["seq-star"].lr == frozen_lr and default["lora"].lr == 5e-4 and default["lora"].epochs == plain.epochs
+    assert default["seq-star"].lr == frozen_lr and default["lora"].lr == next(d.value for d in STRATEGIES["lora"].training_defaults if d.field == "lr") and default["lora"].epochs == plain.epochs
     assert {t.lr for t in trainings("--lr", "0.02").values()} == {0.02}
     assert {t.epochs for t in trainings("--set", "training.epochs=3").values()} == {3}
     path = tmp_path / "run.yaml"
@@ -387,7 +387,7 @@ def test_list_strategies_shows_training_defaults_with_their_source(capsys):
         assert "--set training.lr=0.001: this strategy's training default" in blocks[name]
         assert "--set training.epochs=20" in blocks[name]
         assert "[default from provisional: replaced by the validation protocol (docs/reproducibility.md)]" in blocks[name]
-    assert "--set training.lr=0.0005" in blocks["lora"] and "training." not in blocks["naive"]
+    assert "--set training.lr=0.001" in blocks["lora"] and "validation of icd10cm-chapters" in blocks["lora"] and "training." not in blocks["naive"]
     assert "--set replay.mem_size=500" in blocks["replay"]  # hyperparameter defaults beside them
     for name in ("joint", "cumulative", "zero-shot"):
         assert "a point of reference" in blocks[name]
