@@ -8,7 +8,7 @@
 # run folders (trials/) stay out of git.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-OUT=results/reference/tuning
+OUT=${TUNING_OUT:-results/reference/tuning}  # another folder: a second checkout can run it
 tune() { python -m continual.tune --out "$OUT" --no-progress --resume "$@"; }
 
 # 1. The default budget: the smallest data and epoch budget at which naive learns every
