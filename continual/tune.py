@@ -11,7 +11,8 @@ Validation protocol).
 
 Writes ``OUT/<stream>/<strategy>/tuning.csv`` (one row per trial and seed), ``tuning.json``
 (space, protocol, every trial's scores, the winner) and ``best.yaml``, which
-``python -m continual.run --config best.yaml`` takes as it is. Trials run one after another;
+``python -m continual.run --config best.yaml`` takes as it is; tuning.csv names each trial's run
+folder relative to that folder, so the files move with it. Trials run one after another;
 a finished trial is skipped when the command is run again.
 """
 from __future__ import annotations
@@ -231,7 +232,7 @@ def run_trials(plan: Plan, *, progress: bool) -> tuple[str, list[dict]]:
             rows.append({"trial": name, **{k: values[k] for k in plan.space.keys}, "seed": config.seed,
                          plan.metric: score(result.metrics, plan.metric),
                          **{m: score(result.metrics, m) for m in METRICS if m != plan.metric},
-                         "run_dir": str(result.run_dir)})
+                         "run_dir": str(Path(result.run_dir).relative_to(root))})
     return stream_name, rows
 
 

@@ -79,6 +79,7 @@ def test_a_whole_tuning_run_never_reads_a_test_set(poisoned_stream, tiny_model_d
     root = tmp_path / "synthetic-class" / "naive"
     rows = (root / "tuning.csv").read_text().splitlines()
     assert rows[0].startswith("trial,training.lr,seed,average_accuracy") and len(rows) == 1 + 2 * 2
+    assert all(row.split(",")[-1].startswith("trials/trial-") for row in rows[1:])
     tuning = json.loads((root / "tuning.json").read_text())
     assert tuning["protocol"]["scored_on"] == "validation" and tuning["protocol"]["seeds"] == [10, 11]
     winner = tuning["winner"]
