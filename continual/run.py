@@ -14,7 +14,7 @@ from typing import Any, Optional, Sequence
 
 from .config import (SECTIONS, ExperimentConfig, ModelConfig, RunControl, StreamConfig, TrainingConfig,
                      add_config_flags, apply_override, given_flags, load_config_file)
-from .errors import ArgumentParser, UserError, closest, exit_code, quiet_library_warnings
+from .errors import ArgumentParser, UserError, closest
 
 #: Stream fields given on the command line as comma-separated lists (declared here, not generated:
 #: their items stay text, except class ids).
@@ -214,13 +214,9 @@ def command(argv: Sequence[str]) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from .engine.launch import stopped
-    from .state.signals import sigterm_stops
+    from .engine.launch import program_main
 
-    quiet_library_warnings()
-    argv = list(sys.argv[1:] if argv is None else argv)
-    with sigterm_stops():
-        return exit_code(lambda: command(argv), on_interrupt=lambda stop: stopped(stop, argv))
+    return program_main(command, argv)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from typing import Any, Optional, Sequence
 
 from .config import (SECTIONS, ExperimentConfig, ModelConfig, RunControl, StreamConfig, TrainingConfig,
                      add_config_flags, apply_override, given_flags, load_config_file, read_config_file)
-from .errors import ArgumentParser, UserError, exit_code, quiet_library_warnings
+from .errors import ArgumentParser, UserError
 
 #: Tuning seeds default apart from the reporting seeds (0, 1, 2) of results/reference/.
 DEFAULT_SEEDS = "10,11"
@@ -325,13 +325,9 @@ def command(argv: Sequence[str]) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from .engine.launch import stopped
-    from .state.signals import sigterm_stops
+    from .engine.launch import program_main
 
-    quiet_library_warnings()
-    argv = list(sys.argv[1:] if argv is None else argv)
-    with sigterm_stops():
-        return exit_code(lambda: command(argv), on_interrupt=lambda stop: stopped(stop, argv))
+    return program_main(command, argv)
 
 
 if __name__ == "__main__":

@@ -71,3 +71,17 @@ def stopped(stop: KeyboardInterrupt, argv: Sequence[str]) -> int:
 
     print(f"interrupted: resume with: {resume_command(argv)}", file=sys.stderr)
     return 143 if isinstance(stop, Terminated) else 130
+
+
+def program_main(command, argv) -> int:
+    """A program's ``main``: quiet library warnings, SIGTERM stops like Ctrl-C, bad input is one
+    line and exit 2, an interruption says how to continue (:func:`stopped`)."""
+    import sys
+
+    from ..errors import exit_code, quiet_library_warnings
+    from ..state.signals import sigterm_stops
+
+    quiet_library_warnings()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    with sigterm_stops():
+        return exit_code(lambda: command(argv), on_interrupt=lambda stop: stopped(stop, argv))

@@ -166,16 +166,22 @@ def _same(got: Any, expected: Optional[float]) -> bool:
     return isinstance(got, (int, float)) and math.isclose(got, expected, rel_tol=0.0, abs_tol=TOLERANCE)
 
 
+def _header_and_rows(path: Path, convert) -> tuple[list[str], list[str], list[list]]:
+    """A CSV's header, its rows' first cells and the rest of each row converted by ``convert``;
+    OSError, ValueError or IndexError when it is not that."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    header, body = rows[0], rows[1:]
+    return header, [row[0] for row in body], [[convert(v) for v in row[1:]] for row in body]
+
+
 def _csv_problems(path: Path, matrix: list) -> list[str]:
     """accuracy_matrix.csv: a header, then one row per experience equal to the JSON row."""
     if not path.is_file():
         return []
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.reader(handle))
-        header, body = rows[0], rows[1:]
-        values = [[float(v) for v in row[1:]] for row in body]
-        indices = [int(row[0]) for row in body]
+        header, first, values = _header_and_rows(path, float)
+        indices = [int(v) for v in first]
     except (OSError, ValueError, IndexError):
         return ["accuracy_matrix.csv is not a header and rows of numbers"]
     t = len(matrix)
@@ -246,15 +252,12 @@ def _confusion_csv_problems(path: Path, last_step: list[tuple[str, int]]) -> lis
     if not path.is_file():
         return []
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.reader(handle))
-        header, body = rows[0], rows[1:]
-        counts = [[int(v) for v in row[1:]] for row in body]
+        header, body_names, counts = _header_and_rows(path, int)
     except (OSError, ValueError, IndexError):
         return ["confusion_matrix.csv is not a header and rows of counts"]
     if any(len(row) != len(header) - 1 or min(row, default=0) < 0 for row in counts):
         return ["confusion_matrix.csv's rows do not hold one count per predicted class"]
-    if [row[0] for row in body] != [name for name, _ in last_step]:
+    if body_names != [name for name, _ in last_step]:
         return ["confusion_matrix.csv's rows are not the classes of per_class.csv's last step"]
     if [sum(row) for row in counts] != [support for _, support in last_step]:
         return ["confusion_matrix.csv's rows do not sum to the supports of per_class.csv's last step"]
