@@ -116,6 +116,8 @@ class ModelConfig:
     head: Optional[str] = option(None, "classification head; default: the scenario's own (multi for task, else incremental)",
                                  choices=("incremental", "multi", "fixed"))
     pooling: str = option("mean", "sentence vector from the encoder: mean of the tokens or [CLS]", choices=("mean", "cls"), flag=None)
+    attention: str = option("sdpa", "attention kernel: sdpa (PyTorch's fused kernel, transformers' default) or eager (matmul and softmax, for models without sdpa)",
+                            choices=("sdpa", "eager"), flag=None)
 
     def __post_init__(self) -> None:
         _check_choices(self)

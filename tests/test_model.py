@@ -105,3 +105,32 @@ def test_evaluation_forward_passes_run_under_inference_mode():
     template = text_template(Base, seed=0)
     assert template.__new__(template).eval_epoch() is True
     assert not torch.is_inference_mode_enabled()
+
+
+def test_sdpa_and_eager_attention_give_the_same_logits_and_are_the_kernels_that_run(tiny_model_dir):
+    from continual.speed.attention import attention_in_use
+
+    x = None
+    logits, kernels = {}, {}
+    for attention in ("sdpa", "eager"):
+        encoder, tokenizer = load_encoder_and_tokenizer(tiny_model_dir, attention=attention)
+        assert encoder.config._attn_implementation == attention
+        torch.manual_seed(0)  # the same head on both
+        model = build_model(encoder, head="fixed", n_classes=3, pooling="mean").eval()
+        if x is None:  # texts of different lengths: the padding mask matters
+            x = _batch(tokenizer, ["asthma wheeze", "glucose insulin thirst diabetes mellitus type two", "rash"])
+        with torch.no_grad():
+            logits[attention] = model(x)
+        kernels[attention] = attention_in_use(model, x)
+    assert kernels == {"sdpa": "sdpa", "eager": "eager"}
+    torch.testing.assert_close(logits["sdpa"], logits["eager"], atol=1e-5, rtol=1e-4)
+
+
+def test_the_configured_attention_reaches_the_runs_encoder(tiny_model_dir):
+    from continual.config import ExperimentConfig, ModelConfig
+    from continual.engine.assemble import load_encoder
+
+    config = ExperimentConfig(strategy="naive", model=ModelConfig(model=str(tiny_model_dir), attention="eager"))
+    encoder, _ = load_encoder(config)
+    assert encoder.config._attn_implementation == "eager"
+    assert ExperimentConfig(strategy="naive").model.attention == "sdpa"

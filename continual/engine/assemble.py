@@ -174,7 +174,7 @@ def load_encoder(config: ExperimentConfig):
     from ..model import load_encoder_and_tokenizer
 
     try:
-        return load_encoder_and_tokenizer(config.model.model)
+        return load_encoder_and_tokenizer(config.model.model, attention=config.model.attention)
     except UserError as err:
         hint = model_suggestion(config.model.model) if config.model.model else ""
         raise UserError(f"{err}{hint}") from None
