@@ -22,6 +22,7 @@ PURPOSES = {
     "model-init": 1,  # new head and adapter weights: torch's generator, apart from numpy's class order
     "train-loader": 7,  # length-bucketed training batches of an experience: [seed, 7, experience]
     "importance-sample": 11,  # the examples an importance pass reads: [seed, 11, experience]
+    "long-text": 12,  # the benchmark's long documents: [seed, 12, chapter]
 }
 
 #: the global generators before experience i are reseeded from [seed, EXPERIENCE_BASE + i]

@@ -43,8 +43,8 @@ def test_table_names_met_and_missed_targets_with_the_gap():
     assert "(c)/(b) time" in table and "met" in table.split("(c)/(b) time")[1].splitlines()[0]
     pad_line = next(line for line in table.splitlines() if line.startswith("(c)/(a) throughput"))
     assert pad_line.endswith("(missed by 1.20)")  # 4.8 against >= 6
-    assert "missed by 0.20" in lines["replay"] and "spread 50% (missed by 35%)" in lines["replay"]
-    assert "target <= 1.5: met" in lines["lwf"] and "spread 4% (met)" in lines["lwf"]
+    assert "target <= 2.0: missed by 0.50" in lines["replay"] and "spread 50% (missed by 35%)" in lines["replay"]
+    assert "target <= 1.3: met" in lines["lwf"] and "spread 4% (met)" in lines["lwf"]
     assert "target" not in lines["naive"]
 
 
@@ -75,12 +75,43 @@ def test_quick_bench_writes_every_contract_key(tiny_model_dir, tmp_path, capsys)
     assert set(result["relative_cost"]) == {"naive", "online-ewc", "replay"}
     assert result["relative_cost"]["naive"] == 1.0
     assert all(len(v) == 3 for v in result["relative_cost_per_experience"].values())
-    first, second = result["naive_runs"]  # naive first and last; the baseline is their mean
-    assert len(first) == len(second) == 3
-    assert result["train_seconds_per_experience"]["naive"] == pytest.approx([(a + b) / 2 for a, b in zip(first, second)])
-    assert result["naive_noise"] == pytest.approx(run_to_run_noise(first, second))
+    # naive first, then two strategies at a time, each pair followed by naive again
+    assert result["order"] == ["naive", "online-ewc", "replay", "naive"]
+    runs = result["naive_runs"]
+    assert len(runs) == result["order"].count("naive") and all(len(r) == 3 for r in runs)
+    assert result["train_seconds_per_experience"]["naive"] == pytest.approx([sum(v) / len(v) for v in zip(*runs)])
+    assert result["naive_noise"] == pytest.approx(run_to_run_noise(*runs))
+    # each strategy's ratio is read against the naive runs around it
+    first, second = runs[0], runs[1]
+    replay = result["train_seconds_per_experience"]["replay"]
+    assert result["relative_cost_per_experience"]["replay"] == pytest.approx(
+        [s / ((a + b) / 2) for s, a, b in zip(replay, first, second)])
+    # the kernels every path ran, sdpa against eager, the long-text workload and the floors
+    assert set(result["attention"].values()) == {"sdpa"}
+    assert set(result["attention"]) == {"pad128", "plain", "suite training", "suite evaluation"}
+    assert result["eager"]["kernels"] == {"training": "eager", "evaluation": "eager"}
+    assert result["sdpa_speedup"]["train"] > 0
+    long = result["long_text"]
+    low, high = QUICK["long_tokens"]
+    assert long["max_length"] == high and low <= long["lengths"]["min"] <= long["lengths"]["max"] <= high
+    assert long["train_documents"] == QUICK["long_chapters"] * QUICK["long_train_per_class"]
+    assert long["kernels"] == {"training": "sdpa", "evaluation": "sdpa"}
+    assert long["eager"]["kernels"] == {"training": "eager", "evaluation": "eager"}
+    assert long["train_tokens_per_s"] == pytest.approx(long["train_examples_per_s"] * long["mean_train_tokens"])
+    assert long["eval_tokens_per_s"] == pytest.approx(long["eval_examples_per_s"] * long["mean_test_tokens"])
+    assert long["utilization"] > 0 and long["sdpa_speedup"]["eval"] > 0
+    assert set(result["strategy_floor"]) == {"naive", "online-ewc", "replay"}
+    assert result["strategy_floor"]["naive"]["floor"] == 1.0
+    assert result["strategy_floor"]["replay"]["floor"] == pytest.approx(2.0)
+    assert result["cost_over_floor"]["replay"] == pytest.approx(result["relative_cost"]["replay"] / 2.0)
+    assert isinstance(result["machine_busy"], bool)
+    assert "(f) matmul peak" in result["machine_load"]["other_cores_by_phase"]
+    peak = result["matmul_peak"]["fp32"]
+    assert result["matmul_gflops"] == peak["gflops"] == max(peak["start_and_end"])
+    assert 0 <= peak["spread"] < 1 and str(peak["size"]) in peak["by_size"]
     out = capsys.readouterr().out
-    assert "(c) train, suite through Avalanche" in out and "naive, 2nd run / 1st (noise)" in out
+    assert "(c) train, suite through Avalanche" in out and "run-to-run noise" in out
+    assert "long texts:" in out
 
 
 def test_bad_batch_size_is_a_one_line_error(tmp_path, capsys):
@@ -93,6 +124,98 @@ def test_bad_batch_size_is_a_one_line_error(tmp_path, capsys):
 def test_run_to_run_noise_is_the_largest_relative_difference():
     assert run_to_run_noise([1.0, 2.0, 4.0], [1.0, 2.2, 3.0]) == pytest.approx(1.0 / 3.5)
     assert run_to_run_noise([2.0, 2.0], [2.0, 2.0]) == 0.0
+    assert run_to_run_noise([1.0, 2.0], [1.0, 2.5], [1.0, 1.5]) == pytest.approx(1.0 / 2.0)
+
+
+def test_strategies_interleave_with_naive_two_at_a_time():
+    from continual.speed.suite import interleaved, nearest_naive
+
+    order = interleaved(["naive", "ewc", "si", "replay", "lwf", "der"])
+    assert order == ["naive", "ewc", "si", "naive", "replay", "lwf", "naive", "der", "naive"]
+    assert nearest_naive(order, order.index("si")) == (0, 3)
+    assert nearest_naive(order, order.index("der")) == (6, 8)
+    assert interleaved(["naive"]) == ["naive"]
+
+
+def test_floors_price_each_methods_extra_work():
+    from continual.speed.floors import Primitives, cost_over_floor, floors
+
+    p = Primitives(step=0.01, forward=0.003, param_pass=0.02, encoder_pass=0.01, examples=1600, steps=50,
+                   batch_size=32, past_experiences=1)
+    params = {"ewc": {"fisher_samples": 512}, "agem": {"sample_size": 32}, "replay": {}, "lwf": {}, "si": {},
+              "mas": {"importance_samples": 0}}
+    got = floors(["naive", "ewc", "agem", "replay", "lwf", "si", "mas", "icarl"], p, params.get)
+    naive = 1600 * 0.01
+    assert got["naive"]["floor"] == 1.0 and "icarl" not in got  # no floor stated: none priced
+    assert got["ewc"]["floor"] == pytest.approx(1 + (512 * (0.01 + 0.01) + 50 * 0.02) / naive)
+    assert got["mas"]["floor"] == pytest.approx(1 + (1600 * (0.01 + 0.01) + 50 * 0.02) / naive)  # 0: all
+    assert got["replay"]["floor"] == pytest.approx(2.0)
+    assert got["agem"]["floor"] == pytest.approx(1 + 50 * (32 * 0.01 + 2 * 0.02) / naive)
+    assert got["lwf"]["floor"] == pytest.approx(1 + 1600 * 0.003 / naive)
+    assert got["si"]["floor"] == pytest.approx(1 + (50 * 3 * 0.02 + 0.02) / naive)
+    assert cost_over_floor({"replay": 2.2, "naive": 1.0}, got) == {"replay": pytest.approx(1.1), "naive": 1.0}
+
+
+def test_load_monitor_counts_other_processes_and_not_its_own(monkeypatch):
+    import subprocess
+    import sys
+    import time
+
+    from continual.speed import load
+
+    if load._busy_ticks_all() is None:
+        pytest.skip("no /proc/stat: the monitor reports the load as unknown here")
+    # the arithmetic: all processes' ticks minus this process's, per second of wall time
+    start, end = load._Mark(0.0, 1000, 50), load._Mark(2.0, 1600, 350)
+    assert load.other_cores(start, end, 100) == pytest.approx((600 - 300) / 100 / 2.0)
+    assert load.other_cores(start, load._Mark(2.0, None, 350), 100) is None
+    # this process's own CPU time is read: a busy second of our own shows in our ticks
+    before, cpu = load._own_ticks(), time.process_time()
+    while time.process_time() - cpu < 0.5:
+        pass
+    assert load._own_ticks() - before >= 0.5 * load._ticks_per_second() - 3
+    # another process burning a core is seen
+    child = subprocess.Popen([sys.executable, "-c", "import time\nt=time.time()\nwhile time.time()-t<3: pass"])
+    try:
+        monitor = load.LoadMonitor()
+        time.sleep(0.3)
+        monitor.restart()
+        time.sleep(1.0)
+        assert monitor.phase("child") > 0.5 and monitor.busy
+    finally:
+        child.kill()
+        child.wait()
+    report = monitor.report()
+    assert report["machine_busy"] is True and "child" in report["machine_load"]["other_cores_by_phase"]
+    assert load.LoadMonitor().busy is None  # nothing measured yet
+
+
+def test_the_table_warns_first_on_a_busy_machine():
+    result = _fake_result()
+    assert not format_table(result).startswith("MACHINE BUSY")
+    result.update(machine_busy=True, machine_load={"other_cores_by_phase": {"(a) plain loop, padded": 1.2,
+                                                                            "(b) plain loop, buckets": 0.01},
+                                                   "busy_above_cores": 0.25})
+    first = format_table(result).splitlines()[0]
+    assert first.startswith("MACHINE BUSY") and "(a) plain loop, padded: 1.20" in first and "(b)" not in first
+
+
+def test_long_documents_stay_in_their_range_and_share_no_text(tiny_model_dir):
+    from continual.model import load_encoder_and_tokenizer
+    from continual.speed.long_text import long_text_stream
+
+    _, tokenizer = load_encoder_and_tokenizer(tiny_model_dir)
+    stream = long_text_stream(tokenizer, chapters=3, train_per_class=5, test_per_class=2, min_tokens=40,
+                              max_tokens=100)
+    experience = stream.experiences[0]
+    assert (experience.n_train, experience.n_test) == (15, 6) and len(stream.class_names) == 3
+    lengths = [len(ids) for ids in tokenizer(experience.train_texts + experience.test_texts)["input_ids"]]
+    assert 40 <= min(lengths) and max(lengths) <= 100
+    sentences = lambda texts: {t for doc in texts for t in doc.split(". ")}
+    assert not sentences(experience.train_texts) & sentences(experience.test_texts)
+    again = long_text_stream(tokenizer, chapters=3, train_per_class=5, test_per_class=2, min_tokens=40,
+                             max_tokens=100)
+    assert again.experiences[0].train_texts == experience.train_texts  # seeded
 
 
 def test_table_gives_the_default_run_memory_against_2_gib():
@@ -122,7 +245,7 @@ def test_flags_become_settings():
     settings = parse(["--quick", "--train-per-class", "4", "--strategies", "replay,lwf,replay",
                       "--batch-size", "8", "--eval-batch-size", "16"])
     assert settings.strategy_names == ["naive", "replay", "lwf"]  # naive first (the baseline), each once
-    assert settings.plan == {**QUICK, "train_per_class": 4}
+    assert settings.plan == {**QUICK, "train_per_class": 4, "strategy_train_per_class": 4}
     assert (settings.batch_size, settings.eval_batch_size) == (8, 16)
     assert not settings.measures_default_run  # --quick never measures (g)
     full = parse([])

@@ -54,16 +54,33 @@ def _optimizer(model):
     return make_optimizer(model.parameters(), lr=1e-4, weight_decay=0.01)
 
 
-def measure_pad128(work: Workload) -> float:
-    """(a): training examples per second of the tutorial loop, every text padded to 128 tokens."""
+def _padded_batches(work: Workload, bs: int):
+    """The sample padded to 128 tokens, in seeded random batches of ``bs`` (the tutorial loop's)."""
     import torch
 
-    log("(a) plain loop, padded to 128 ...")
-    plan, bs, y = work.settings.plan, work.settings.batch_size, work.labels
+    y = work.labels
     ids128 = work.tokenizer(work.texts, truncation=True, max_length=128, padding="max_length")
     x128 = torch.stack([torch.as_tensor(ids128["input_ids"]), torch.as_tensor(ids128["attention_mask"])], 1)
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
-    batches = [(x128[order[i:i + bs]], y[order[i:i + bs]]) for i in range(0, len(y) - bs + 1, bs)]
+    return [(x128[order[i:i + bs]], y[order[i:i + bs]]) for i in range(0, len(y) - bs + 1, bs)]
+
+
+def plain_attention(work: Workload) -> dict:
+    """The attention kernel the models of (a) and (b) run (:func:`.attention.attention_in_use`)."""
+    from .attention import attention_in_use
+
+    x = _padded_batches(work, min(work.settings.batch_size, len(work.labels)))[0][0].to(work.device)
+    model = work.fresh_model()
+    trimmed = attention_in_use(model, x)
+    model.features.forward = untrimmed_forward(model.features)
+    return {"pad128": attention_in_use(model, x), "plain": trimmed}
+
+
+def measure_pad128(work: Workload) -> float:
+    """(a): training examples per second of the tutorial loop, every text padded to 128 tokens."""
+    log("(a) plain loop, padded to 128 ...")
+    plan, bs = work.settings.plan, work.settings.batch_size
+    batches = _padded_batches(work, bs)
     model = work.fresh_model()
     model.features.forward = untrimmed_forward(model.features)  # no cutting: the tutorial way
     times = plain_loop(model, batches, _optimizer(model), work.device, chunks=plan["chunks"], steps=plan["steps"])

@@ -7,17 +7,23 @@ from typing import Optional
 from ..errors import UserError
 
 #: (a), (b), (c) and (e) run on one experience holding the whole sample (every class: the same
-#: texts and the same length buckets for all three loops); (d) runs the strategies through
-#: ``experiences`` experiences of the same stream, ``strategy_epochs`` epochs each (the full
-#: benchmark: 2, the default run's, so that a strategy's fixed per-experience work, such as an
-#: importance pass, weighs as much against the training epochs as in a default run).
-FULL = {"experiences": 5, "train_per_class": 40, "test_per_class": 20, "eval_per_class": 60, "chunks": 5,
-        "steps": 6, "suite_epochs": 3, "eval_repeats": 5, "strategy_epochs": 2,
-        "strategies": ["naive", "ewc", "online-ewc", "si", "mas", "replay", "der", "agem", "lwf",
-                       "expanding-heads"]}
-QUICK = {"experiences": 3, "train_per_class": 12, "test_per_class": 6, "eval_per_class": 20, "chunks": 3,
-         "steps": 3, "suite_epochs": 2, "eval_repeats": 3, "strategy_epochs": 1,
-         "strategies": ["naive", "online-ewc", "replay", "lwf"]}
+#: texts and the same length buckets for all three loops, ``train_per_class`` texts each); (d)
+#: runs the strategies through the first ``experiences`` experiences of the default stream at
+#: its own size (``strategy_train_per_class`` training texts per class: the default budget, so
+#: an importance pass weighs against the training epochs as in a default run; tiny experiences
+#: would let fixed per-experience costs hide or dominate), ``strategy_epochs`` epochs each, the
+#: default run's; the long-text workload (:mod:`.long_text`) builds ``long_chapters`` x
+#: (``long_train_per_class`` + ``long_test_per_class``) documents of ``long_tokens`` word pieces.
+FULL = {"experiences": 2, "train_per_class": 40, "strategy_train_per_class": 200, "test_per_class": 20,
+        "eval_per_class": 60, "chunks": 5, "steps": 6, "suite_epochs": 3, "eval_repeats": 5, "strategy_epochs": 2,
+        "strategies": ["naive", "ewc", "online-ewc", "si", "mas", "replay", "der", "agem", "lwf"],
+        "long_chapters": 6, "long_train_per_class": 24, "long_test_per_class": 8, "long_tokens": [128, 512],
+        "long_epochs": 2, "long_eval_repeats": 3}
+QUICK = {"experiences": 3, "train_per_class": 12, "strategy_train_per_class": 12, "test_per_class": 6,
+         "eval_per_class": 20, "chunks": 3, "steps": 3, "suite_epochs": 2, "eval_repeats": 3, "strategy_epochs": 1,
+         "strategies": ["naive", "online-ewc", "replay", "lwf"],
+         "long_chapters": 2, "long_train_per_class": 4, "long_test_per_class": 2, "long_tokens": [32, 96],
+         "long_epochs": 2, "long_eval_repeats": 2}
 
 
 @dataclass
@@ -39,8 +45,8 @@ class BenchSettings:
         if self.batch_size < 1 or self.eval_batch_size < 1:
             raise UserError("batch sizes must be positive")
         self.plan = dict(QUICK if self.quick else FULL)
-        if self.train_per_class:
-            self.plan["train_per_class"] = self.train_per_class
+        if self.train_per_class:  # shrinks (or grows) both samples
+            self.plan["train_per_class"] = self.plan["strategy_train_per_class"] = self.train_per_class
 
     @property
     def strategy_names(self) -> list[str]:

@@ -10,67 +10,105 @@ from .timing import flatness, median_rate, run_to_run_noise
 from .workload import Workload, log
 
 
-def suite_config(settings: BenchSettings, strategy: str, epochs: int, experiences: int) -> ExperimentConfig:
+def suite_config(settings: BenchSettings, strategy: str, epochs: int, experiences: int, *,
+                 attention: str = "sdpa", max_length: int = 128) -> ExperimentConfig:
     """A run of ``strategy`` on the benchmark's model, device, precision and batch sizes; nothing
     is cached or written."""
     return ExperimentConfig(
         strategy=strategy, seed=0, out="unused",
-        stream=StreamConfig(no_cache=True, experiences=experiences),
-        model=ModelConfig(model=settings.model),
+        stream=StreamConfig(no_cache=True, experiences=experiences, max_length=max_length),
+        model=ModelConfig(model=settings.model, attention=attention),
         training=TrainingConfig(epochs=epochs, batch_size=settings.batch_size,
                                 eval_batch_size=settings.eval_batch_size,
                                 device=settings.device, precision=settings.precision))
 
 
-def measure_suite(work: Workload) -> dict:
+def measure_suite(work: Workload, attention: str = "sdpa") -> dict:
     """(c) and (e) on the sample of (a) and (b): ``naive`` through one experience.
 
     The epochs after the first are the warm measurement, as the plain loops' chunks after their
     warm-up. (e) repeats the run's evaluation on the trained model (the run's own evaluation is
     the first timing). Returns ``rate`` (training examples per second), ``epoch_seconds``,
-    ``eval_seconds`` and ``eval_rate``.
+    ``eval_seconds``, ``eval_rate`` and ``kernels`` (the attention kernel that training and
+    evaluation ran).
     """
+    log(f"(c) the suite through Avalanche, one experience, {attention} attention ...")
+    plan = work.settings.plan
+    config = suite_config(work.settings, "naive", plan["suite_epochs"], 1, attention=attention)
+    return suite_pass(config, work.whole, plan["eval_repeats"])
+
+
+def suite_pass(config: ExperimentConfig, stream, eval_repeats: int) -> dict:
+    """Train ``config`` through the one experience of ``stream``, timing each epoch, then
+    evaluate ``eval_repeats`` times in all; see :func:`measure_suite` for what it returns."""
     from ..engine.loop import run_experiment
     from .epoch_timer import EpochTimer
 
-    log("(c) the suite through Avalanche, one experience ...")
-    plan = work.settings.plan
     timer = EpochTimer()
-    result = run_experiment(suite_config(work.settings, "naive", plan["suite_epochs"], 1), stream=work.whole,
-                            progress=False, write=False, extra_plugins=[timer])
+    result = run_experiment(config, stream=stream, progress=False, write=False, extra_plugins=[timer])
     warm = timer.seconds[1:] or timer.seconds
-    eval_times = [result.metrics["eval_seconds"][0], *timer.eval_seconds(plan["eval_repeats"] - 1)]
+    eval_times = [result.metrics["eval_seconds"][0], *timer.eval_seconds(eval_repeats - 1)]
     return {"rate": median_rate(timer.examples[-1], warm), "epoch_seconds": timer.seconds,
-            "eval_seconds": eval_times, "eval_rate": median_rate(work.whole.experiences[0].n_test, eval_times)}
+            "eval_seconds": eval_times, "eval_rate": median_rate(stream.experiences[0].n_test, eval_times),
+            "kernels": dict(timer.kernels)}
 
 
-def measure_strategies(settings: BenchSettings, stream) -> dict:
-    """(d): each strategy's training seconds per experience through ``stream``, relative to naive.
+def interleaved(names: list[str]) -> list[str]:
+    """The order (d) runs in: naive, then the other strategies two at a time, each pair
+    followed by naive again, so that every strategy has a naive run right before or after it
+    and drift of the machine over the benchmark cancels in its ratio."""
+    others = [n for n in names if n != "naive"]
+    order = ["naive"]
+    for i, name in enumerate(others):
+        order.append(name)
+        if i % 2 == 1 or i == len(others) - 1:
+            order.append("naive")
+    return order
 
-    Naive runs first and again last: its two runs' mean is the baseline and their difference
-    the run-to-run noise of the machine. Returns the bench.json keys of (d).
+
+def nearest_naive(order: list[str], position: int) -> tuple[int, int]:
+    """Indices of the naive runs of ``order`` just before and just after ``position``."""
+    before = max(i for i in range(position) if order[i] == "naive")
+    after = min(i for i in range(position + 1, len(order)) if order[i] == "naive")
+    return before, after
+
+
+def measure_strategies(settings: BenchSettings, stream, monitor=None) -> dict:
+    """(d): each strategy's training seconds per experience through ``stream``, relative to the
+    mean of the two naive runs around it (:func:`interleaved`).
+
+    The spread of all naive runs is the run-to-run noise of the machine. ``monitor`` (a
+    :class:`.load.LoadMonitor`) records the load of other processes during each run. Returns
+    the bench.json keys of (d).
     """
     from ..engine.loop import run_experiment
 
     plan = settings.plan
-    per_experience: dict[str, list[float]] = {}
-    naive_runs: list[list[float]] = []
-    for name in [*settings.strategy_names, "naive"]:
-        log(f"(d) {name} through {plan['experiences']} experiences ...")
-        config = suite_config(settings, name, plan["strategy_epochs"], plan["experiences"])
-        seconds = run_experiment(config, stream=stream, progress=False, write=False).metrics["train_seconds"]
+    order = interleaved(settings.strategy_names)
+    seconds: list[list[float]] = []
+    for name in order:
+        log(f"(d) {name} through {len(stream.experiences)} experiences ...")
+        config = suite_config(settings, name, plan["strategy_epochs"], len(stream.experiences))
+        seconds.append(run_experiment(config, stream=stream, progress=False, write=False).metrics["train_seconds"])
+        if monitor is not None:
+            monitor.phase(f"(d) {name} #{len(seconds)}")
+    naive_runs = [s for name, s in zip(order, seconds) if name == "naive"]
+    per_experience = {"naive": [statistics.fmean(v) for v in zip(*naive_runs)]}
+    relative_per_experience = {"naive": [1.0] * len(per_experience["naive"])}
+    for position, name in enumerate(order):
         if name == "naive":
-            naive_runs.append(seconds)
-        else:
-            per_experience[name] = seconds
-    per_experience = {"naive": [statistics.fmean(v) for v in zip(*naive_runs)], **per_experience}
-    naive = per_experience["naive"]
-    relative_per_experience = {n: [s / b for s, b in zip(v, naive)] for n, v in per_experience.items()}
+            continue
+        before, after = nearest_naive(order, position)
+        baseline = [(a + b) / 2 for a, b in zip(seconds[before], seconds[after])]
+        per_experience[name] = seconds[position]
+        relative_per_experience[name] = [s / b for s, b in zip(seconds[position], baseline)]
     return {
+        "order": order,
         "relative_cost": {n: statistics.median(v[1:] or v) for n, v in relative_per_experience.items()},
         "relative_cost_per_experience": relative_per_experience,
         "relative_cost_spread": {n: flatness(v) for n, v in relative_per_experience.items()},
         "train_seconds_per_experience": per_experience,
         "naive_runs": naive_runs,
         "naive_noise": run_to_run_noise(*naive_runs),
+        "experience_examples": [e.n_train for e in stream.experiences],
     }

@@ -28,23 +28,50 @@ def median_rate(examples: int, seconds: list[float]) -> float:
     return examples / statistics.median(seconds)
 
 
-def matmul_gflops(device, dtype, n: int = 1024, repeats: int = 5) -> float:
-    """Dense matmul peak: the best GFLOP/s of ``repeats`` timings of four n x n products (2 n^3
-    FLOPs each). The best, not the median: a peak is what the hardware can reach, and on a shared
-    machine single timings can halve."""
+#: matrix sizes of the peak: the best size differs between machines (cache sizes, core counts)
+PEAK_SIZES = (512, 1024, 2048)
+
+
+def matmul_peak(device, dtype, sizes=PEAK_SIZES, repeats: int = 5) -> dict:
+    """Dense matmul peak, GFLOP/s: at each n of ``sizes`` the best of ``repeats`` timings of
+    n x n products (2 n^3 FLOPs each), and the best over the sizes. The best, not the median: a
+    peak is what the hardware can reach, and on a shared machine single timings can halve.
+
+    Returns ``gflops`` (the peak), ``size`` (where it was reached), ``by_size`` (the best at each
+    size) and ``spread``: (best - worst) / best of the repeated timings at the peak's size, how
+    far one timing can fall from the peak on this machine now.
+    """
+    best: dict[int, float] = {}
+    spread: dict[int, float] = {}
+    for n in sizes:
+        rates = _matmul_rates(device, dtype, n, repeats)
+        best[n], spread[n] = max(rates), (max(rates) - min(rates)) / max(rates)
+    size = max(best, key=best.get)
+    return {"gflops": best[size], "size": size, "by_size": {str(n): r for n, r in best.items()},
+            "spread": spread[size]}
+
+
+def _matmul_rates(device, dtype, n: int, repeats: int) -> list[float]:
+    """GFLOP/s of each of ``repeats`` timings of n x n products (enough of them to take about
+    as long at every size, 2 GFLOP per timing at least)."""
     import torch
 
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     for _ in range(2):
         a @ b
+    products = max(1, round(2e9 / (2 * n**3)))
 
-    def four_products():
-        for _ in range(4):
+    def several():
+        for _ in range(products):
             a @ b
 
-    times = [t / 4 for t in timings(device, repeats, four_products)]
-    return 2 * n**3 / min(times) / 1e9
+    return [2 * n**3 * products / t / 1e9 for t in timings(device, repeats, several)]
+
+
+def matmul_gflops(device, dtype, n: int = 1024, repeats: int = 5) -> float:
+    """The best GFLOP/s of ``repeats`` timings of n x n products (one size; see :func:`matmul_peak`)."""
+    return max(_matmul_rates(device, dtype, n, repeats))
 
 
 def non_embedding_parameters(encoder) -> int:
@@ -52,9 +79,23 @@ def non_embedding_parameters(encoder) -> int:
     return sum(p.numel() for n, p in encoder.named_parameters() if "embeddings" not in n)
 
 
-def run_to_run_noise(first: list[float], second: list[float]) -> float:
-    """How far two runs of the same work differ, per experience: max |a - b| / mean(a, b)."""
-    return max((abs(a - b) / ((a + b) / 2) for a, b in zip(first, second) if a + b > 0), default=0.0)
+def run_to_run_noise(*runs: list[float]) -> float:
+    """How far runs of the same work differ, per experience: the largest (max - min) / mean
+    over the experiences."""
+    spreads = [(max(v) - min(v)) / (sum(v) / len(v)) for v in zip(*runs) if sum(v) > 0]
+    return max(spreads, default=0.0)
+
+
+def param_pass_seconds(params, device, repeats: int = 5) -> float:
+    """Seconds of one fused elementwise pass over tensors shaped like ``params`` (``out +=
+    a * b``: three read, one written), the best of ``repeats``: the unit a quadratic
+    penalty's value and gradient, or a path-integral update, cost at the least."""
+    import torch
+
+    shapes = [p.shape for p in params]
+    out, a, b = ([torch.rand(s, device=device) for s in shapes] for _ in range(3))
+    torch._foreach_addcmul_(out, a, b)  # warm-up
+    return min(timings(device, repeats, lambda: torch._foreach_addcmul_(out, a, b)))
 
 
 def flatness(per_experience: list[float]) -> Optional[float]:

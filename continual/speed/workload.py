@@ -17,13 +17,17 @@ def log(message: str) -> None:
 
 
 def build_sample(plan: dict):
-    """(stream, whole): the stream (d) runs through, and one experience holding every class of
+    """(stream, whole): the stream (d) runs through (the default stream's first ``experiences``
+    experiences, at ``strategy_train_per_class``), and one experience holding every class of
     the sample, on which (a), (b), (c) and (e) see the same texts in the same length buckets."""
+    import dataclasses
+
     from streams import BUILTIN_STREAMS
 
     spec = BUILTIN_STREAMS[SOURCE_STREAM]
-    stream = spec.build(seed=0, n_experiences=plan["experiences"], train_per_class=plan["train_per_class"],
-                        test_per_class=plan["test_per_class"])
+    stream = spec.build(seed=0, n_experiences=max(spec.default_experiences, plan["experiences"]),
+                        train_per_class=plan["strategy_train_per_class"], test_per_class=plan["test_per_class"])
+    stream = dataclasses.replace(stream, experiences=stream.experiences[:plan["experiences"]])
     whole = spec.build(seed=0, n_experiences=1, train_per_class=plan["train_per_class"],
                        test_per_class=plan["eval_per_class"])
     return stream, whole
@@ -42,6 +46,7 @@ class Workload:
     labels: object  # a tensor of the training labels
     real_tokens: list
     useful_flops_per_example: float
+    non_embedding_parameters: int
 
     @classmethod
     def load(cls, settings: BenchSettings, device, whole) -> "Workload":
@@ -54,8 +59,9 @@ class Workload:
         labels = list(whole.experiences[0].train_labels)
         encoder, tokenizer = load_encoder_and_tokenizer(settings.model)
         real_tokens = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=128)["input_ids"]]
-        flops = 6 * non_embedding_parameters(encoder) * statistics.fmean(real_tokens)
-        return cls(settings, device, whole, tokenizer, texts, torch.as_tensor(labels), real_tokens, flops)
+        counted = non_embedding_parameters(encoder)
+        flops = 6 * counted * statistics.fmean(real_tokens)
+        return cls(settings, device, whole, tokenizer, texts, torch.as_tensor(labels), real_tokens, flops, counted)
 
     @property
     def mean_real_tokens(self) -> float:
