@@ -183,8 +183,9 @@ class TextEWCPlugin(EWCPlugin):
 
     def load_state_dict(self, state: dict, context) -> None:
         forget_plan(self)  # planned from the state being replaced
-        self.saved_params = defaultdict(dict, {k: param_dict(v) for k, v in state["saved_params"].items()})
-        self.importances = defaultdict(dict, {k: param_dict(v) for k, v in state["importances"].items()})
-        self.total_importance = param_dict(state["total_importance"])
-        self.weighted_anchor = param_dict(state["weighted_anchor"])
+        device = context.device
+        self.saved_params = defaultdict(dict, {k: param_dict(v, device) for k, v in state["saved_params"].items()})
+        self.importances = defaultdict(dict, {k: param_dict(v, device) for k, v in state["importances"].items()})
+        self.total_importance = param_dict(state["total_importance"], device)
+        self.weighted_anchor = param_dict(state["weighted_anchor"], device)
         self.folded_square = float(state["folded_square"])

@@ -200,5 +200,5 @@ class TextMASPlugin(MASPlugin):
 
     def load_state_dict(self, state: dict, context) -> None:
         forget_plan(self)  # planned from the state being replaced
-        self.params = param_dict(state["params"])
-        self.importance = param_dict(state["importance"])
+        self.params = param_dict(state["params"], context.device)
+        self.importance = param_dict(state["importance"], context.device)

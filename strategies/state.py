@@ -54,6 +54,11 @@ class RestoreContext:
     #: the strategy, its model already restored (teachers are copies of it)
     strategy: Any
 
+    @property
+    def device(self):
+        """The device the resumed run trains on: every restored tensor goes there."""
+        return self.strategy.device
+
     def teacher(self, saved: Optional[dict]):
         """A teacher (LwF's previous model, iCaRL's old model) rebuilt as a copy of the restored
         model with the teacher's saved values, modes and frozen flags."""
@@ -133,13 +138,15 @@ def param_dict_state(values) -> Optional[dict]:
             for name, v in values.items()}
 
 
-def param_dict(saved) -> Optional[dict]:
-    """:func:`param_dict_state`'s dict back as ``{name: ParamData}`` on the saved devices."""
+def param_dict(saved, device=None) -> Optional[dict]:
+    """:func:`param_dict_state`'s dict back as ``{name: ParamData}``, on ``device`` (the
+    resumed run's, which may differ from the one the checkpoint was made on) or, without one,
+    on the saved devices."""
     if saved is None:
         return None
     values = {}
     for name, item in saved.items():
-        device = torch.device(item["device"])
+        device = torch.device(device or item["device"])
         value = ParamData(item["name"], init_tensor=item["data"].to(device), device=device)
         value.shape = torch.Size(item["shape"])
         values[name] = value

@@ -237,6 +237,39 @@ def test_finished_run_is_not_redone_unless_overwrite(data_argv, tmp_path, capsys
     assert json.loads((run / "config.json").read_text())["config"]["training"]["lr"] == 0.02
 
 
+def _on_device(node, device: str):
+    """A checkpoint state as another device would have saved it: every device name replaced."""
+    if isinstance(node, dict):
+        return {k: (device if k == "device" and isinstance(v, str) else _on_device(v, device)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_on_device(v, device) for v in node]
+    return node
+
+
+@pytest.mark.parametrize("name", ["ewc", "online-ewc", "mas", "si", "lwf", "replay"])
+def test_a_checkpoint_made_on_another_device_resumes_here(name, tiny_model_dir, tmp_path, capsys):
+    """A run checkpointed on a GPU continues on this CPU: the saved device names are not used,
+    every restored tensor goes to the run's device, and the results equal an uninterrupted run
+    (here both devices compute alike, so exactly; across real devices within float tolerance)."""
+    config = config_for(name, tiny_model_dir, tmp_path / "whole", keep_checkpoint=True)
+    whole = run_keeping_every_checkpoint(config, SYNTHETIC_STREAMS["class"](), tmp_path / "kept")
+    resumed_config = config_for(name, tiny_model_dir, tmp_path / "resumed", resume=True, keep_checkpoint=True)
+    run_dir = tmp_path / "resumed" / whole.run_dir.relative_to(tmp_path / "whole")
+    (run_dir / "checkpoint").mkdir(parents=True)
+    payload = torch.load(tmp_path / "kept" / "after-1.pt", map_location="cpu", weights_only=True)
+    payload.pop("digest")
+    payload["meta"]["device"] = "cuda:0"
+    payload["state"] = _on_device(payload["state"], "cuda:0")
+    checkpoint.save(run_dir, payload)
+    capsys.readouterr()
+    resumed = run_experiment(resumed_config, stream=SYNTHETIC_STREAMS["class"](), progress=False)
+    assert "made on cuda:0 and the run continues on cpu" in capsys.readouterr().err
+    assert resumed.resumed_from == 1
+    assert without_timing(resumed.metrics) == without_timing(whole.metrics)
+    facts = json.loads((resumed.run_dir / "config.json").read_text())["resume"]
+    assert facts["resumes"][0]["device"] == "cuda:0 -> cpu" and not facts["exact"]
+
+
 @pytest.fixture
 def interrupted_run(data_argv, tmp_path, monkeypatch, capsys):
     out = tmp_path / "out"

@@ -149,7 +149,7 @@ def _open_folder(run: Run):
         return RunResult(stored, run_dir, skipped=True)
     if action == "resume":
         saved = checkpoint.load(run_dir)
-        expected = {"identity": run.identity, "versions": package_versions(), "device": str(run.device),
+        expected = {"identity": run.identity, "versions": package_versions(),
                     "data_fingerprint": checkpoint.stream_fingerprint(run.stream)}
         checkpoint.check_meta(saved["meta"], expected, checkpoint.checkpoint_path(run_dir))
         return saved
@@ -216,10 +216,16 @@ def _restore(run: Run, parts: Assembled, saved: dict, progress_state: RunProgres
     for key, value in done.items():
         setattr(progress_state, key, value)
     left_out = not saved["state"]["buffers"] and checkpoint.holds_buffers(parts.strategy)
+    made_on, runs_on = str(saved["meta"].get("device")), str(run.device)
     progress_state.resumes = [*done["resumes"], {
         "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "from_experience": done["finished"],
-        "checkpoint_saved": saved["saved"], "buffers_left_out": left_out}]
+        "checkpoint_saved": saved["saved"], "buffers_left_out": left_out,
+        "device": runs_on if made_on == runs_on else f"{made_on} -> {runs_on}"}]
     print(f"   resuming {run.run_dir}: {done['finished']} of {run.n_experiences} experiences done", file=sys.stderr)
+    if made_on != runs_on:
+        print(f"   note: the checkpoint was made on {made_on} and the run continues on {runs_on}: its "
+              "results match an uninterrupted run within floating-point tolerance, not bit for bit",
+              file=sys.stderr)
     if left_out:
         print("   warning: this checkpoint was written with --no-buffer-checkpoint: the stored examples "
               "start empty, so the resumed run will not match an uninterrupted one", file=sys.stderr)
@@ -362,7 +368,7 @@ def _run_config(run: Run, parts: Assembled, progress_state: RunProgress, checkpo
         "started": progress_state.started, "torch_threads": torch.get_num_threads(),
         "resume": {
             "resumed": bool(resumes), "resumes": resumes,
-            "exact": not any(r["buffers_left_out"] for r in resumes),
+            "exact": not any(r["buffers_left_out"] or "->" in r.get("device", "") for r in resumes),
             "checkpoints": ("none" if not checkpointing else
                             "kept" if control.keep_checkpoint else "deleted at completion"),
             "buffer_checkpoint": control.buffer_checkpoint,

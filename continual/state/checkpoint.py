@@ -102,7 +102,8 @@ def load(run_dir: Path) -> dict:
 
 
 def check_meta(meta: dict, expected: dict, path: Path) -> None:
-    """Refuse a checkpoint whose configuration, versions, device or data differ from this run."""
+    """Refuse a checkpoint whose configuration, versions or data differ from this run. Another
+    device is no reason: the state loads onto this run's device (see ``loop._restore``)."""
     from ..config import identity_differences
 
     fix = "resume with the original command and environment, or add --overwrite to start over"
@@ -115,10 +116,6 @@ def check_meta(meta: dict, expected: dict, path: Path) -> None:
     if changed:
         raise CheckpointError(f"checkpoint {path} was made with other package versions "
                               f"({', '.join(changed[:3])}): {fix}")
-    if meta.get("device") != expected["device"]:
-        raise CheckpointError(f"checkpoint {path} was made on device {meta.get('device')}, this run uses "
-                              f"{expected['device']}: resume with --device {str(meta.get('device')).split(':')[0]} "
-                              "or add --overwrite to start over")
     if meta.get("data_fingerprint") != expected["data_fingerprint"]:
         raise CheckpointError(f"checkpoint {path} was made from other data (the stream's texts or labels "
                               f"changed since): {fix}")
