@@ -268,9 +268,13 @@ class _BatchedGradients:
         if isinstance(module, torch.nn.Linear):
             grad = _joined(grads, n, (module.out_features,)).float()
             x = _joined(inputs, n, (module.in_features,)).float()
-            if id(module.weight) in totals:  # [n, out, in]: one batched product beats n small ones
-                per_example = torch.einsum("bto,bti->boi", grad, x)
-                totals[id(module.weight)].add_(magnitude.summed(per_example))
+            if id(module.weight) in totals:
+                # example by example: each [out, in] gradient is used while it sits in cache,
+                # and n of them never exist at once (a batched einsum writes all n to memory
+                # and reads them back, several times slower on a CPU)
+                total = totals[id(module.weight)]
+                for b in range(n):
+                    magnitude.add(total, grad[b].T @ x[b])
         else:  # LayerNorm over its last dimension(s)
             shape = tuple(module.normalized_shape)
             normalized = [torch.nn.functional.layer_norm(x.float(), shape, eps=module.eps) for x in inputs]

@@ -26,9 +26,10 @@ class _Precomputed(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        grads = ctx.grads  # our own buffers, used once: scaled in place
+        grads = ctx.grads  # our own buffers, rewritten at the next step: scaled in place
         ctx.grads = None
-        torch._foreach_mul_(grads, grad_output)
+        if grad_output.device.type != "cpu" or grad_output.item() != 1.0:  # a plain sum of losses: 1
+            grads = [g * grad_output if g.is_sparse else g.mul_(grad_output) for g in grads]
         return (None, None, *grads)
 
 
@@ -56,13 +57,22 @@ class PenaltyPlan:
     experience). A parameter whose importance is zero on most rows (the word embeddings) keeps
     only the rows with some importance, gathered once: a zero row adds exactly nothing to the
     value nor to the gradient, so the gradient is the same and the value equal up to summation
-    order, at a sixth of the work on those rows.
+    order, at a sixth of the work on those rows; its gradient goes to autograd as a sparse
+    tensor of those rows, so no parameter-sized zero tensor is filled and added each step (a
+    hook makes the parameter's ``.grad`` dense again should nothing else give it a gradient).
+
+    A step costs four passes over the penalized parameters: ``d = theta - anchor`` and ``g = F
+    d`` into buffers kept from step to step (no allocation), ``g *= 2 w`` (the gradient,
+    computed in this order, so training is bit for bit that of the plain formula), and the
+    value ``w * sum(d . (F d))`` as dot products that write nothing; autograd then adds ``g``
+    to the parameters' gradients.
     """
 
     def __init__(self, terms: Sequence[tuple[Sequence[torch.Tensor], Sequence[torch.Tensor],
                                              Sequence[torch.Tensor], float]]):
-        self.dense: list = []  # (params, anchors, importances, weight)
+        self.dense: list = []  # (params, anchors, importances, weight, drift buffers, gradient buffers)
         self.sparse: list = []  # (param, rows, anchor rows, importance rows, weight)
+        self.hooks: list = []
         with torch.no_grad():
             for params, anchors, importances, weight in terms:
                 kept = ([], [], [])
@@ -75,7 +85,17 @@ class PenaltyPlan:
                         self.sparse.append((param, rows, anchor.index_select(0, rows),
                                             importance.index_select(0, rows), float(weight)))
                 if kept[0]:
-                    self.dense.append((*kept, float(weight)))
+                    buffers = ([torch.empty_like(p) for p in kept[0]], [torch.empty_like(p) for p in kept[0]])
+                    self.dense.append((*kept, float(weight), *buffers))
+        for param in {id(entry[0]): entry[0] for entry in self.sparse}.values():
+            if param.requires_grad:
+                self.hooks.append(param.register_post_accumulate_grad_hook(_dense_grad))
+
+    def close(self) -> None:
+        """Remove the hooks the plan put on its parameters (a new plan replaces it)."""
+        for handle in self.hooks:
+            handle.remove()
+        self.hooks = []
 
     def __call__(self) -> torch.Tensor | None:
         """The penalty, differentiable in the parameters; None when there is nothing to penalize."""
@@ -83,27 +103,23 @@ class PenaltyPlan:
         by_id: dict[int, torch.Tensor] = {}
         values = []
         with torch.no_grad():
-            for params, anchors, importances, weight in self.dense:
-                drift = torch._foreach_sub([p.detach() for p in params], list(anchors))
-                weighted = torch._foreach_mul(drift, list(importances))  # F * d
-                torch._foreach_mul_(drift, weighted)  # F * d**2
-                values.append(torch.stack([t.sum() for t in drift]).sum() * weight)
+            for params, anchors, importances, weight, drift, weighted in self.dense:
+                for param, anchor, d in zip(params, anchors, drift):
+                    torch.sub(param.detach(), anchor, out=d)
+                for d, importance, g in zip(drift, importances, weighted):
+                    torch.mul(d, importance, out=g)  # F * d
+                value = torch.stack([torch.dot(d.reshape(-1), g.reshape(-1)) for d, g in zip(drift, weighted)]).sum()
+                values.append(value * weight)
                 torch._foreach_mul_(weighted, 2.0 * weight)  # the gradient: 2 w F d
                 for param, grad in zip(params, weighted):
-                    key = id(param)
-                    if key in grads:
-                        grads[key].add_(grad)
-                    else:
-                        grads[key], by_id[key] = grad, param
+                    _add_grad(grads, by_id, param, grad)
             for param, rows, anchor, importance, weight in self.sparse:
                 drift = param.detach().index_select(0, rows).sub_(anchor)
                 weighted = drift * importance
                 values.append((drift * weighted).sum() * weight)
                 weighted.mul_(2.0 * weight)
-                key = id(param)
-                if key not in grads:
-                    grads[key], by_id[key] = torch.zeros_like(param), param
-                grads[key].index_add_(0, rows, weighted)
+                gradient = torch.sparse_coo_tensor(rows.unsqueeze(0), weighted, param.shape, is_coalesced=True)
+                _add_grad(grads, by_id, param, gradient)
         if not values:
             return None
         total = values[0]
@@ -115,6 +131,25 @@ class PenaltyPlan:
         return _Precomputed.apply([grads[id(p)] for p in params], total, *params)
 
 
+def _add_grad(grads: dict, by_id: dict, param: torch.Tensor, grad: torch.Tensor) -> None:
+    """Collect ``grad`` for ``param``, adding to what another term gave it (dense wins)."""
+    key = id(param)
+    if key not in grads:
+        grads[key], by_id[key] = grad, param
+        return
+    have = grads[key]
+    if have.is_sparse and not grad.is_sparse:
+        have, grad = grad, have
+    grads[key] = (have + grad) if have.is_sparse else have.add_(grad)
+
+
+def _dense_grad(param: torch.Tensor) -> None:
+    """A parameter whose only gradient was a penalty's sparse rows gets a dense ``.grad``, as
+    optimizers and the gradient-projecting plugins expect."""
+    if param.grad is not None and param.grad.is_sparse:
+        param.grad = param.grad.to_dense()
+
+
 def cached_plan(owner, key, build):
     """What ``build()`` returns (a :class:`PenaltyPlan`, or a tuple holding one), kept on
     ``owner`` as ``_plan_cache`` and built again only when ``key`` changes. The importance
@@ -122,6 +157,7 @@ def cached_plan(owner, key, build):
     shapes are fixed within an experience, and a grown head is a new parameter."""
     cached = getattr(owner, "_plan_cache", None)
     if cached is None or cached[0] != key:
+        forget_plan(owner)
         cached = (key, build())
         owner._plan_cache = cached
     return cached[1]
@@ -130,4 +166,9 @@ def cached_plan(owner, key, build):
 def forget_plan(owner) -> None:
     """Drop the plan :func:`cached_plan` keeps on ``owner``: its importances or anchors changed
     (a new experience's importances, or state loaded from a checkpoint)."""
+    cached = getattr(owner, "_plan_cache", None)
+    if cached is not None:
+        for part in cached[1] if isinstance(cached[1], tuple) else (cached[1],):
+            if isinstance(part, PenaltyPlan):
+                part.close()
     owner._plan_cache = None
