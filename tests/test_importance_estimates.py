@@ -139,6 +139,23 @@ def test_si_trains_differently_from_naive(tiny_model_dir, tmp_path):
     assert si[1][0] > naive[1][0]  # less forgetting of the first experience
 
 
+def test_si_path_on_touched_embedding_rows_only_equals_the_dense_step_bit_for_bit(tiny_model_dir, tmp_path,
+                                                                                 monkeypatch):
+    """The tiny model's 99-row embedding counts as row-sparse once the threshold drops below it:
+    the importances after every experience and the accuracy matrix equal the dense route's."""
+    import strategies.importance_plugins as plugins
+
+    params = {"si": {"lambda": "100"}}
+    dense_watch, sparse_watch = ImportanceWatch(), ImportanceWatch()
+    dense = _run("si", tiny_model_dir, tmp_path / "dense", params, [dense_watch])
+    monkeypatch.setattr(plugins, "SPARSE_MIN_ROWS", 50)
+    assert plugins._row_sparse(torch.zeros(99, 4)) and not plugins._row_sparse(torch.zeros(40, 4))
+    sparse = _run("si", tiny_model_dir, tmp_path / "sparse", params, [sparse_watch])
+    assert sparse["accuracy_matrix"] == dense["accuracy_matrix"]
+    for a, b in zip(sparse_watch.seen, dense_watch.seen):
+        assert torch.equal(a, b)
+
+
 def test_mas_adds_the_importances_of_successive_experiences_as_the_paper_accumulates_them():
     from types import SimpleNamespace
 
