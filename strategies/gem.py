@@ -34,7 +34,7 @@ def gem(params, context) -> StrategyParts:
     ],
 )
 def agem(params, context) -> StrategyParts:
-    from avalanche.training.plugins import AGEMPlugin
+    from .agem_plugin import TextAGEMPlugin
 
-    return StrategyParts(plugins=[AGEMPlugin(patterns_per_experience=params["patterns_per_exp"],
-                                             sample_size=params["sample_size"])])
+    return StrategyParts(plugins=[TextAGEMPlugin(patterns_per_experience=params["patterns_per_exp"],
+                                                 sample_size=params["sample_size"])])

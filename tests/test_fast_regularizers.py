@@ -292,3 +292,52 @@ def test_si_penalty_on_embedding_rows_matches_its_formula():
     expected = sum(4.0 * (plugin.importance[n] * (p - plugin.anchor[n]) ** 2).sum() for n, p in model.named_parameters())
     assert got_value == pytest.approx(expected.item(), rel=1e-5)
     torch.testing.assert_close(got_grads, _grads(model, expected))
+
+
+@pytest.mark.parametrize("conflict", [True, False])
+def test_agem_projection_per_tensor_equals_avalanches_concatenated_one(conflict):
+    from avalanche.training.plugins import AGEMPlugin
+
+    from strategies.agem_plugin import TextAGEMPlugin
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    refs = [torch.randn_like(p) for p in model.parameters()]
+    grads = [(-r if conflict else r) + 0.3 * torch.randn_like(r) for r in refs]
+    strategy = SimpleNamespace(model=model, device="cpu")
+    results = []
+    for plugin in (AGEMPlugin(4, 4), TextAGEMPlugin(4, 4)):
+        plugin.buffers = [object()]  # a memory exists: the projection applies
+        if isinstance(plugin, TextAGEMPlugin):
+            plugin.reference = [r.clone() for r in refs]
+            plugin.reference_square = float(sum((r * r).sum() for r in refs))
+        else:
+            plugin.reference_gradients = torch.cat([r.reshape(-1) for r in refs])
+        for p, g in zip(model.parameters(), grads):
+            p.grad = g.clone()
+        plugin.after_backward(strategy)
+        results.append([p.grad.clone() for p in model.parameters()])
+    torch.testing.assert_close(results[1], results[0], rtol=1e-5, atol=1e-6)  # float rounding of the dots
+    changed = any(not torch.equal(g, p) for g, p in zip(grads, results[1]))
+    assert changed == conflict  # projected exactly when the gradients conflict
+
+
+def test_agem_takes_the_memory_gradient_over_and_starts_the_step_from_none(tiny_model_dir):
+    """The reference gradients are the memory batch's own .grad tensors; the parameters are left
+    without gradient, as Avalanche's zero_grad leaves them."""
+    from strategies.agem_plugin import TextAGEMPlugin
+
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    x, y = torch.randn(4, 3), torch.tensor([0, 1, 0, 1])
+    plugin = TextAGEMPlugin(4, 4)
+    plugin.buffers = [object()]
+    plugin.sample_from_memory = lambda: (x, y, torch.zeros(4, dtype=torch.long))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    strategy = SimpleNamespace(model=model, device="cpu", optimizer=optimizer,
+                               _criterion=nn.CrossEntropyLoss())
+    plugin.before_training_iteration(strategy)
+    expected = torch.autograd.grad(nn.CrossEntropyLoss()(model(x), y), list(model.parameters()))
+    assert all(p.grad is None for p in model.parameters())
+    torch.testing.assert_close(plugin.reference, list(expected))
+    assert plugin.reference_square == pytest.approx(sum(float((g * g).sum()) for g in expected))
