@@ -30,6 +30,8 @@ def median_rate(examples: int, seconds: list[float]) -> float:
 
 #: matrix sizes of the peak: the best size differs between machines (cache sizes, core counts)
 PEAK_SIZES = (512, 1024, 2048)
+#: a size whose one product would take longer than this (judged from the smaller sizes) is skipped
+MAX_PRODUCT_SECONDS = 0.5
 
 
 def matmul_peak(device, dtype, sizes=PEAK_SIZES, repeats: int = 5) -> dict:
@@ -37,13 +39,16 @@ def matmul_peak(device, dtype, sizes=PEAK_SIZES, repeats: int = 5) -> dict:
     n x n products (2 n^3 FLOPs each), and the best over the sizes. The best, not the median: a
     peak is what the hardware can reach, and on a shared machine single timings can halve.
 
-    Returns ``gflops`` (the peak), ``size`` (where it was reached), ``by_size`` (the best at each
-    size) and ``spread``: (best - worst) / best of the repeated timings at the peak's size, how
+    Sizes whose single product would take over :data:`MAX_PRODUCT_SECONDS` are skipped. Returns
+    ``gflops`` (the peak), ``size`` (where it was reached), ``by_size`` (the best at each
+    size measured) and ``spread``: (best - worst) / best of the repeated timings at the peak's size, how
     far one timing can fall from the peak on this machine now.
     """
     best: dict[int, float] = {}
     spread: dict[int, float] = {}
-    for n in sizes:
+    for n in sorted(sizes):
+        if best and 2 * n**3 / (max(best.values()) * 1e9) > MAX_PRODUCT_SECONDS:
+            break  # a slow kernel (bf16 without bf16 instructions): larger sizes would take minutes
         rates = _matmul_rates(device, dtype, n, repeats)
         best[n], spread[n] = max(rates), (max(rates) - min(rates)) / max(rates)
     size = max(best, key=best.get)
