@@ -30,18 +30,22 @@ tune --strategy si --grid si.lambda=1,100,10000,1000000 --grid si.damping=0.001,
 # SI, finer: between c/xi = 1e5 (naive) and 1e7 (it stops learning), at xi = 1e-3; a folder of
 #    its own keeps the first grid's record.
 tune --strategy si --grid si.lambda=300,1000,3000 --grid si.damping=0.001 --out "$OUT/si-fine"
-# Probes: the encoder is frozen, so the head's learning rate and epochs are theirs to tune.
+# Probes: the encoder is frozen, so the head's learning rate and epochs are theirs to tune. Every
+#    setting learns each experience (learning accuracy 0.90-0.92); the least training forgets the
+#    least, so the grid's corner (lr 1e-3, 5 epochs) won and a second grid looks past it.
 tune --strategy frozen --grid training.lr=0.001,0.003,0.01 --grid training.epochs=5,20
+tune --strategy frozen --grid training.lr=0.0003,0.001 --grid training.epochs=2,5 --out "$OUT/frozen-fine"
 # 3. Each method's strength, at the default budget. EWC: the per-example Fisher of a pretrained
 #    encoder is small (squared gradients of order 1e-6 and below), so lambda spans 1e4..1e7.
 tune --strategy ewc --grid ewc.lambda=10000,100000,1000000,10000000
 # MAS: 1 (the paper) to 1e6.
 tune --strategy mas --grid mas.lambda=1,100,10000,1000000
-tune --strategy seq-star --grid training.lr=0.001,0.003,0.01 --grid training.epochs=5,20
+# SEQ*: a probe too, with the old classes' rows frozen; the probe's grid, at its fewer epochs.
+tune --strategy seq-star --grid training.lr=0.0003,0.001,0.003 --grid training.epochs=2,5
 # LwF: Li & Hoiem use lambda_o = 1 and T = 2.
 tune --strategy lwf --grid lwf.alpha=1,2,4 --grid lwf.temperature=1,2
 tune --strategy online-ewc --grid online-ewc.lambda=100000,1000000,10000000 --grid online-ewc.decay=0.9,1.0
 # DER++: Buzzega et al. search alpha in 0.1..1 and beta in 0.5..1.
-tune --strategy der --grid der.alpha=0.1,0.3,1.0 --grid der.beta=0.5,1.0
+tune --strategy der --grid der.alpha=0.1,0.5 --grid der.beta=0.5,1.0
 # GEM: gamma 0 (the plain projection) to 1; A-GEM's projection and iCaRL have no strength knob.
 tune --strategy gem --grid gem.memory_strength=0,0.5,1
