@@ -94,6 +94,8 @@ class TextEncoder(nn.Module):
                             enabled=self.precision == "bf16"):
             hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         hidden = hidden.float()
+        # a prompt-tuned encoder returns its virtual tokens first: pool over the text's own
+        hidden = hidden[:, hidden.shape[1] - attention_mask.shape[1]:]
         if self.pooling == "cls":
             return hidden[:, 0]
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)

@@ -6,11 +6,12 @@ builders import Avalanche only when they are called.
 # The import order is the registry order, which is the canonical order of '+' compositions
 # (replay first, then regularization, then distillation: 'replay+ewc', 'replay+lwf').
 from . import naive, reference, replay, der, icarl, gem, ewc, importance, lwf  # noqa: F401,I001
-from . import expanding_heads, multihead, peft_strategies, seq_star, zero_shot  # noqa: F401,I001
+from . import expanding_heads, multihead, peft_strategies, efficient, seq_star, zero_shot  # noqa: F401,I001
 from .registry import (
     STRATEGIES,
     HyperParam,
     StrategyContext,
+    StrategyInputError,
     StrategyParts,
     StrategySpec,
     TrainingDefault,
@@ -26,6 +27,7 @@ __all__ = [
     "STRATEGIES",
     "HyperParam",
     "StrategyContext",
+    "StrategyInputError",
     "StrategyParts",
     "StrategySpec",
     "TrainingDefault",

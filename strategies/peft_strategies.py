@@ -85,8 +85,10 @@ def lora(params, context) -> StrategyParts:
 )
 def lora_per_task(params, context) -> StrategyParts:
     def prepare(model):
-        from .peft_models import LoraPerTaskClassifier
+        from peft import get_peft_model
 
-        return LoraPerTaskClassifier(model, params)
+        from .efficient_models import PerTaskClassifier
+
+        return PerTaskClassifier(model, lambda encoder: get_peft_model(encoder, lora_config(params)))
 
     return StrategyParts(prepare_model=prepare)

@@ -19,6 +19,11 @@ ALL_SCENARIOS = ("class", "domain", "task")
 PROVISIONAL = "provisional: replaced by the validation protocol (docs/reproducibility.md)"
 
 
+class StrategyInputError(ValueError):
+    """A strategy cannot run with this model or these settings: the message says why and what to
+    change (the program reports it in one line, before any training)."""
+
+
 @dataclass(frozen=True)
 class HyperParam:
     """One hyperparameter: its name under ``--set <strategy>.<name>=``, default and provenance."""
@@ -64,6 +69,8 @@ class StrategyContext:
     tokenizer: Any = None
     #: names or descriptions per class id (class/domain) or per task: list of per-task name lists
     class_descriptions: Any = None
+    #: the longest text in tokens (``--max-length``): methods that add positions check it
+    max_length: Optional[int] = None
 
 
 @dataclass

@@ -165,7 +165,7 @@ def strategy_context(config: ExperimentConfig, stream, tokenizer):
     if stream.scenario == "task":
         descriptions = [e.label_names or [str(c) for c in e.classes] for e in stream.experiences]
     return StrategyContext(batch_size=config.training.batch_size, n_classes=stream.n_classes, seed=config.seed,
-                           tokenizer=tokenizer, class_descriptions=descriptions)
+                           tokenizer=tokenizer, class_descriptions=descriptions, max_length=config.stream.max_length)
 
 
 def load_encoder(config: ExperimentConfig):
@@ -183,13 +183,16 @@ def load_encoder(config: ExperimentConfig):
 def build_parts(components: Sequence[str], params: dict, context, model):
     """The strategy's components built into one list of plugins and one template; returns
     (model, plugins, template, template_kwargs, trains_once)."""
-    from strategies import STRATEGIES
+    from strategies import STRATEGIES, StrategyInputError
 
     plugins, template, template_kwargs, trains_once = [], None, {}, False
     for name in components:
         parts = STRATEGIES[name].build(params[name], context)
         if parts.prepare_model is not None:  # may add plugins that need the final model
-            model = parts.prepare_model(model)
+            try:
+                model = parts.prepare_model(model)
+            except StrategyInputError as err:
+                raise UserError(f"--strategy {name}: {err}") from None
         plugins.extend(parts.plugins)
         template = parts.template or template
         template_kwargs.update(parts.template_kwargs)
