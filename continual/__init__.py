@@ -15,4 +15,12 @@ def run_experiment(config, **kwargs):
     return _run(config, **kwargs)
 
 
-__all__ = ["ExperimentConfig", "ModelConfig", "StreamConfig", "TrainingConfig", "UserError", "run_experiment"]
+def load_model(run_dir, device=None):
+    """The model a run saved with ``--save-model``; see :func:`continual.state.saved_model.load_model`."""
+    from .state.saved_model import load_model as _load
+
+    return _load(run_dir, device)
+
+
+__all__ = ["ExperimentConfig", "ModelConfig", "StreamConfig", "TrainingConfig", "UserError", "load_model",
+           "run_experiment"]

@@ -153,6 +153,7 @@ class RunControl:
     resume: bool = option(False, "continue an interrupted run from its last finished experience (<run>/checkpoint/)")
     overwrite: bool = option(False, "redo a finished run, or start an interrupted one over, in place; without it a finished run is skipped")
     keep_checkpoint: bool = option(False, "keep <run>/checkpoint/ after the run completes (it may hold replay buffers: token ids)")
+    save_model: bool = option(False, "write the trained model to <run>/model/ at the end (the encoder with save_pretrained, the suite's own tensors as safetensors); continual.load_model(run_dir) reads it back")
     buffer_checkpoint: bool = option(True, "leave stored examples (replay, GEM, A-GEM, DER, iCaRL buffers: token ids) out of checkpoints; such a run cannot resume its buffers exactly",
                                      flag="--no-buffer-checkpoint")
 

@@ -93,18 +93,6 @@ def attach_adapters(encoder: nn.Module, bottleneck: int, variant: str, activatio
     return encoder
 
 
-def detach_adapters(encoder: nn.Module) -> dict[str, nn.Module]:
-    """Undo :func:`attach_adapters` in place; returns the removed adapters by site name (for
-    saving the encoder as the plain pretrained architecture)."""
-    removed = {}
-    for name, module in list(encoder.named_modules()):
-        if isinstance(module, AdaptedLinear):
-            parent_name, _, attribute = name.rpartition(".")
-            setattr(encoder.get_submodule(parent_name) if parent_name else encoder, attribute, module.base)
-            removed[name] = module.adapter
-    return removed
-
-
 # --------------------------------------------------------------------------- peft methods
 
 def virtual_tokens(encoder: nn.Module) -> int:
@@ -135,7 +123,8 @@ class PerTaskClassifier(MultiTaskModule):
 
     The method's live tensors serve the task in use; each task's set is kept in buffers
     (``slot<t>_<i>``, part of the model's state, so checkpoints and saved models hold them) and
-    copied in when another task is used. A new task starts from the method's initial values.
+    copied in when another task is used. A task gets its set when it starts training, from the
+    method's initial values; a task not trained yet is answered with those values.
     """
 
     def __init__(self, model: nn.Module, attach: Callable[[nn.Module], nn.Module]):
@@ -151,6 +140,8 @@ class PerTaskClassifier(MultiTaskModule):
 
     def adaptation(self, experience):
         super().adaptation(experience)
+        if not self.training:  # a task is stored once it trains; before, it is answered from the initial values
+            return
         for task in sorted(getattr(experience, "task_labels", [0])):
             if task not in self.tasks:
                 self.tasks.append(task)
@@ -162,11 +153,11 @@ class PerTaskClassifier(MultiTaskModule):
         if live == task:
             return
         with torch.no_grad():
-            if live >= 0:  # keep what the live tensors learned for their task
+            if live in self.tasks:  # keep what the live tensors learned for their task
                 for i, param in enumerate(self.method_params):
                     getattr(self, f"slot{live}_{i}").copy_(param)
             for i, param in enumerate(self.method_params):
-                param.copy_(getattr(self, f"slot{task}_{i}"))
+                param.copy_(getattr(self, f"slot{task}_{i}") if task in self.tasks else self._initial[i])
             self.live_task.fill_(task)
 
     def forward_single_task(self, x, task_label):

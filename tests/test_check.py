@@ -107,6 +107,9 @@ CORRUPTIONS = {
     "missing confusion matrix": (lambda f: (f / "confusion_matrix.csv").unlink(),
                                  "missing or empty confusion_matrix.csv"),
     "confusion counts off": (edit_csv("confusion_matrix.csv", add_one_to_first_count), "confusion_matrix.csv's rows do not sum"),
+    "stored bytes short": (edit_json("metrics.json", lambda m: m["stored_bytes"].pop()), "stored_bytes is not 3 byte counts"),
+    "stored bytes negative": (edit_json("metrics.json", lambda m: m["stored_bytes"].__setitem__(0, -1)),
+                              "stored_bytes is not 3 byte counts"),
 }
 
 

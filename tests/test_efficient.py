@@ -80,13 +80,11 @@ def test_adapters_start_as_the_pretrained_encoder(tiny_model_dir):
     with torch.no_grad():
         after = model.eval().features(x)
     torch.testing.assert_close(after, before)
-    from strategies.efficient_models import adapter_sites, detach_adapters
+    from strategies.efficient_models import adapter_sites
 
     sites = adapter_sites(load_encoder_and_tokenizer(tiny_model_dir)[0], "houlsby")
     assert len(sites) == 4  # 2 layers x (attention output, feed-forward output)
     assert len(adapter_sites(load_encoder_and_tokenizer(tiny_model_dir)[0], "pfeiffer")) == 2
-    removed = detach_adapters(model.features.encoder)
-    assert len(removed) == 4 and set(model.features.encoder.state_dict()) == set(encoder.state_dict())
 
 
 def test_prompt_tokens_take_positions_and_pooling_skips_them(tiny_model_dir):
@@ -182,3 +180,23 @@ def test_every_sequential_method_runs_a_stream(name, scenario, tiny_model_dir):
                             write=False)
     assert len(result.metrics["accuracy_matrix"]) == 3
     assert 0 < result.metrics["trainable_parameters"]
+
+
+def test_stored_bytes_count_what_each_method_keeps(tiny_model_dir):
+    """naive keeps nothing; replay its buffer of token ids; a per-task method one set of
+    tensors per task seen; EWC a Fisher and an anchor (two copies of the parameters)."""
+    def stored(name, scenario, **params):
+        config = _config(name, tiny_model_dir, **params)
+        return run_experiment(config, stream=SYNTHETIC_STREAMS[scenario](), progress=False,
+                              write=False).metrics["stored_bytes"]
+
+    assert stored("naive", "class") == [0, 0, 0]
+    replay = stored("replay", "class", mem_size="12")
+    assert 0 < replay[0] <= replay[1] and replay[2] <= 12 * 2 * 16 * 8 + 12 * 16  # ids + mask, labels
+    encoder, _ = load_encoder_and_tokenizer(tiny_model_dir)
+    biases = sum(p.numel() * 4 for n, p in encoder.named_parameters() if n.endswith("bias"))
+    per_task = stored("bitfit-per-task", "task")
+    assert per_task == [biases, 2 * biases, 3 * biases]
+    ewc = stored("ewc", "class")
+    parameters = sum(p.numel() * 4 for p in encoder.parameters())
+    assert all(2 * parameters <= v for v in ewc)

@@ -58,8 +58,9 @@ class RunProgress:
     validation_matrix: list = field(default_factory=list)
     resumes: list = field(default_factory=list)
     peak_rss_mb: float = 0.0  # before this process: the peak of the runs it resumes
+    stored_bytes: list = field(default_factory=list)  # what the method keeps, after each experience
 
-    def add_row(self, row, row_avalanche, pooled: tuple, train_s: float, eval_s: float) -> None:
+    def add_row(self, row, row_avalanche, pooled: tuple, train_s: float, eval_s: float, stored: int = 0) -> None:
         self.matrix.append(row)
         self.matrix_avalanche.append(row_avalanche)
         classes, counts = pooled
@@ -67,6 +68,7 @@ class RunProgress:
         self.confusion.append([list(r) for r in counts])
         self.train_seconds.append(train_s)
         self.eval_seconds.append(eval_s)
+        self.stored_bytes.append(int(stored))
 
 
 @dataclass
@@ -215,6 +217,9 @@ def _restore(run: Run, parts: Assembled, saved: dict, progress_state: RunProgres
                        validation=parts.has_validation)
     for key, value in done.items():
         setattr(progress_state, key, value)
+    missing = progress_state.finished - len(progress_state.stored_bytes)
+    if missing > 0:  # a checkpoint from before stored_bytes was measured
+        progress_state.stored_bytes = [None] * missing + list(progress_state.stored_bytes)
     left_out = not saved["state"]["buffers"] and checkpoint.holds_buffers(parts.strategy)
     made_on, runs_on = str(saved["meta"].get("device")), str(run.device)
     progress_state.resumes = [*done["resumes"], {
@@ -279,6 +284,7 @@ def _train(run: Run, parts: Assembled, progress_state: RunProgress, memory, chec
     """Train each remaining experience and evaluate after it; ``joint`` trains once on the
     union and its matrix gets T identical rows (each pooling every experience's predictions
     over every class, since the one model has seen them all)."""
+    from ..evaluation.costs import stored_bytes
     from .template import reseed_global
 
     strategy, benchmark, n = parts.strategy, parts.benchmark, run.n_experiences
@@ -296,7 +302,8 @@ def _train(run: Run, parts: Assembled, progress_state: RunProgress, memory, chec
         eval_streams = [benchmark.valid_stream[exp_id]] if early_stopping else None
         _, train_s = _timed(lambda: strategy.train(benchmark.train_stream[exp_id], eval_streams=eval_streams))
         (row, row_avalanche), eval_s = _timed(lambda: _evaluate(run, parts, progress_state))
-        progress_state.add_row(row, row_avalanche, _pooled(run, parts, exp_id), train_s, eval_s)
+        progress_state.add_row(row, row_avalanche, _pooled(run, parts, exp_id), train_s, eval_s,
+                               stored_bytes(strategy))
         progress_state.finished = exp_id + 1
         if checkpointing:
             _save_checkpoint(run, parts, progress_state, memory)
@@ -342,7 +349,7 @@ def _metrics(run: Run, parts: Assembled, progress_state: RunProgress) -> dict:
         "scenario": stream.scenario, "experiences": [e.summary() for e in stream.experiences],
         "accuracy_matrix": progress_state.matrix, "initial_accuracy": progress_state.initial, **summary,
         "train_seconds": progress_state.train_seconds, "eval_seconds": progress_state.eval_seconds,
-        "peak_rss_mb": progress_state.peak_rss_mb,
+        "peak_rss_mb": progress_state.peak_rss_mb, "stored_bytes": progress_state.stored_bytes,
         "trainable_parameters": sum(p.numel() for p in parts.strategy.model.parameters() if p.requires_grad),
         "macro_f1_matrix": [per_class.experience_f1(counts, classes, own_classes) for classes, counts in steps],
         "macro_f1": f1_by_step[-1], "macro_f1_by_step": f1_by_step, "score": "accuracy",
@@ -405,5 +412,9 @@ def _write(run: Run, parts: Assembled, progress_state: RunProgress, metrics: dic
     figures = {"forgetting_curve.png": forgetting_curve_png(metrics), **class_figures}
     with signals_deferred():
         write_run(run.run_dir, metrics, run_config, figures, tables)
+        if run.config.control.save_model:
+            from ..state.saved_model import save_model
+
+            save_model(run.run_dir, run.config, run_config["stream"], parts.strategy.model)
         if not run.config.control.keep_checkpoint:
             shutil.rmtree(run.run_dir / checkpoint.FOLDER, ignore_errors=True)

@@ -64,7 +64,20 @@ def check_run(run_dir: Path) -> list[str]:
         problems += _csv_problems(run_dir / "accuracy_matrix.csv", metrics["accuracy_matrix"])
         if "macro_f1_by_step" in metrics:
             problems += _per_class_problems(run_dir, metrics)
+        problems += _stored_bytes_problems(metrics)
     return problems
+
+
+def _stored_bytes_problems(m: dict) -> list[str]:
+    """``stored_bytes``, where present: one count of bytes (or null, for experiences finished
+    before a resume from an older checkpoint) per experience."""
+    if "stored_bytes" not in m:
+        return []
+    stored, t = m["stored_bytes"], len(m["accuracy_matrix"])
+    if not isinstance(stored, list) or len(stored) != t or any(
+            v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0) for v in stored):
+        return [f"stored_bytes is not {t} byte counts (non-negative integers or null)"]
+    return []
 
 
 def summary_line(run_dir: Path) -> str:
