@@ -27,8 +27,10 @@ RUNS = [
     ("naive", "seed-0", [[0.90, 0.0, 0.0], [0.20, 0.80, 0.0], [0.10, 0.30, 0.85]], [10.0, 11.0, 12.0], 1000.0, 500, {"macro_f1": 0.40}),
     ("naive", "seed-1", [[0.92, 0.0, 0.0], [0.25, 0.82, 0.0], [0.15, 0.20, 0.90]], [9.0, 10.5, 12.5], 1010.0, 500, {"macro_f1": 0.42}),
     ("naive", "seed-2", [[0.88, 0.0, 0.0], [0.30, 0.79, 0.0], [0.05, 0.25, 0.87]], [11.0, 10.0, 13.0], 990.0, 500, {"macro_f1": 0.35}),
-    ("replay", "seed-0", [[0.90, 0.0, 0.0], [0.80, 0.81, 0.0], [0.70, 0.72, 0.86]], [12.0, 20.0, 25.0], 1200.0, 500, {"macro_f1": 0.70}),
-    ("replay", "seed-1", [[0.91, 0.0, 0.0], [0.82, 0.80, 0.0], [0.75, 0.70, 0.88]], [13.0, 21.0, 24.0], 1210.0, 500, {}),
+    ("replay", "seed-0", [[0.90, 0.0, 0.0], [0.80, 0.81, 0.0], [0.70, 0.72, 0.86]], [12.0, 20.0, 25.0], 1200.0, 500,
+     {"macro_f1": 0.70, "stored_bytes": [2**20, 2**21, 2 * 2**20]}),
+    ("replay", "seed-1", [[0.91, 0.0, 0.0], [0.82, 0.80, 0.0], [0.75, 0.70, 0.88]], [13.0, 21.0, 24.0], 1210.0, 500,
+     {"stored_bytes": [2**20, 2**21, 3 * 2**20]}),
     ("replay", "seed-0-order-1", [[0.89, 0.0, 0.0], [0.78, 0.83, 0.0], [0.69, 0.74, 0.84]], [12.5, 19.0, 26.0], 1190.0, 500, {"order": 1}),
     ("replay+ewc", "seed-0", [[0.90, 0.0, 0.0], [0.85, 0.80, 0.0], [0.80, 0.75, 0.83]], [15.0, 25.0, 30.0], 1300.0, 520, {}),
     ("joint", "seed-0", [[0.93, 0.90, 0.91]] * 3, [40.0, 0.0, 0.0], 1100.0, 500, {}),
@@ -127,6 +129,23 @@ def test_csv_parses_back_to_numbers(compared):
         assert pd.api.types.is_integer_dtype(table[f"{key}_n"])
         assert pd.api.types.is_bool_dtype(table[f"{key}_best"])
     assert table.loc["replay+ewc", "trainable_params_mean"] == 520
+
+
+def test_stored_bytes_after_the_last_experience_in_megabytes(compared):
+    table = compared["csv"]
+    assert table.loc["replay", "stored_MB_mean"] == pytest.approx(2.5)  # 2 and 3 MiB; seed-0-order-1 has none
+    assert table.loc["replay", "stored_MB_n"] == 2
+    assert table.loc["naive", "stored_MB_n"] == 0 and math.isnan(table.loc["naive", "stored_MB_mean"])
+
+
+def test_cost_frontier_points_include_parameters_and_stored_bytes():
+    from continual.report.plots import COST_AXES, _cost_points
+
+    runs = [metrics_dict(*run) for run in RUNS if run[0] == "replay"]
+    points = _cost_points(runs)
+    assert points["params"] == (500.0, 0.0)
+    assert points["stored"][0] == pytest.approx(2.5)
+    assert [axis[0] for axis in COST_AXES] == ["time", "memory", "params", "stored"]
 
 
 def _md_rows(text: str) -> tuple[list[str], dict[str, list[str]]]:

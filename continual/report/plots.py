@@ -286,10 +286,16 @@ def _cost_points(runs: Sequence[dict]) -> dict:
             return None, None
         return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
+    def stored_mb(m):
+        stored = m.get("stored_bytes")
+        return stored[-1] / 2**20 if stored and stored[-1] is not None else None
+
     return {"acc": stats(m.get("average_accuracy") for m in runs),
             "time": stats(sum(m["train_seconds"]) if m.get("train_seconds") is not None else None
                           for m in runs),
-            "memory": stats(m.get("peak_rss_mb") for m in runs)}
+            "memory": stats(m.get("peak_rss_mb") for m in runs),
+            "params": stats(m.get("trainable_parameters") for m in runs),
+            "stored": stats(stored_mb(m) for m in runs)}
 
 
 # Candidate label positions around a point (offset points), tried in order.
@@ -320,24 +326,33 @@ def _place_labels(ax, fig, labels: Sequence[tuple[str, float, float, tuple]]) ->
             text.remove()
 
 
+#: the cost frontier's panels: cost key, x label, title, log-scaled x axis
+COST_AXES = (("time", "training time, summed over experiences (s)", "accuracy vs training time", False),
+             ("memory", "peak resident memory (MB)", "accuracy vs peak memory", False),
+             ("params", "trainable parameters (log scale)", "accuracy vs trainable parameters", True),
+             ("stored", "kept after the last experience besides the model (MB, log scale above 0.01)",
+              "accuracy vs stored bytes", True))
+#: where the stored-bytes axis turns from linear (0, what naive keeps) to logarithmic, MB
+STORED_LINEAR_BELOW = 0.01
+
+
 def plot_cost_frontier(groups: Groups, path: Path) -> Path:
-    """Final accuracy against training time and against peak memory: one point per strategy with
-    ± std error bars on both axes, labelled; one row of two panels per stream."""
+    """Final accuracy against training time, peak memory, trainable parameters and the bytes a
+    method keeps (buffers, importances, per-task modules): one point per strategy with ± std
+    error bars on both axes, labelled; one row of four panels per stream."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     pd, sns, Figure = _libs()
     styles = _styles(groups)
     streams = _streams(groups)
-    axes_spec = (("time", "training time, summed over experiences (s)", "accuracy vs training time"),
-                 ("memory", "peak resident memory (MB)", "accuracy vs peak memory"))
     with sns.axes_style("whitegrid"):
-        fig = Figure(figsize=(12.0, 4.8 * len(streams)), dpi=120)
+        fig = Figure(figsize=(22.0, 4.8 * len(streams)), dpi=120)
         FigureCanvasAgg(fig)  # a renderer to measure label boxes with
-        grid = fig.subplots(len(streams), 2, squeeze=False)
+        grid = fig.subplots(len(streams), len(COST_AXES), squeeze=False)
         labels = []
         for row, stream in zip(grid, streams):
             points = {strategy: _cost_points(runs) for (s, strategy), runs in groups.items() if s == stream}
-            for ax, (key, xlabel, title) in zip(row, axes_spec):
+            for ax, (key, xlabel, title, log) in zip(row, COST_AXES):
                 shown = {s: p for s, p in points.items() if p["acc"][0] is not None and p[key][0] is not None}
                 for strategy, p in shown.items():
                     colour, marker, _ = styles[strategy]
@@ -353,9 +368,17 @@ def plot_cost_frontier(groups: Groups, path: Path) -> Path:
                 ax.set_ylabel("final average accuracy (ACC, fraction)")
                 ax.set_ylim(-0.02, 1.02)
                 right = max((p[key][0] + p[key][1] for p in shown.values()), default=1.0)
-                ax.set_xlim(0, max(right, 1e-9) * 1.25)  # room for labels right of the points
+                if key == "stored":  # 0 for naive, kilobytes for per-task biases, 100s of MB for EWC
+                    ax.set_xscale("symlog", linthresh=STORED_LINEAR_BELOW)
+                    ax.set_xlim(0, max(right, 1.0) * 4)
+                elif log:  # from thousands of parameters (a head) to millions (the encoder)
+                    ax.set_xscale("log")
+                    left = min((p[key][0] for p in shown.values() if p[key][0] > 0), default=1.0)
+                    ax.set_xlim(left / 3, max(right, left) * 4)
+                else:
+                    ax.set_xlim(0, max(right, 1e-9) * 1.25)  # room for labels right of the points
+                    ax.xaxis.set_major_formatter("{x:,.0f}")
                 ax.set_title(f"{stream}: {title}", fontsize="medium")
-                ax.xaxis.set_major_formatter("{x:,.0f}")
         fig.suptitle("Accuracy against cost, one point per strategy (upper left is best; "
                      "error bars: ± std over runs)", fontsize="medium")
         fig.tight_layout()

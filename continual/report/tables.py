@@ -85,6 +85,11 @@ def _train_seconds(run: Run) -> Optional[float]:
     return None if seconds is None else float(sum(seconds))
 
 
+def _stored_mb(run: Run) -> Optional[float]:
+    stored = run.metrics.get("stored_bytes")
+    return None if not stored or stored[-1] is None else stored[-1] / 2**20
+
+
 COLUMNS: tuple[Column, ...] = (
     Column("ACC", "ACC", True, "fraction", _key("average_accuracy"),
            "average accuracy after the last experience, mean_j R[T-1][j] (Lopez-Paz & Ranzato 2017)"),
@@ -109,6 +114,9 @@ COLUMNS: tuple[Column, ...] = (
            "peak resident memory of the run, MB"),
     Column("trainable_params", "trainable params", False, "count", _key("trainable_parameters"),
            "number of trainable parameters"),
+    Column("stored_MB", "stored (MB)", False, "MB", _stored_mb,
+           "what the method keeps after the last experience besides the model it trains (buffers, "
+           "importances, teachers, per-task modules), MB"),
 )
 
 VARIANT_COLUMNS: dict[str, Column] = {  # inserted right after the column of the same name
