@@ -49,3 +49,13 @@ tune --strategy online-ewc --grid online-ewc.lambda=100000,1000000,10000000 --gr
 tune --strategy der --grid der.alpha=0.1,0.5 --grid der.beta=0.5,1.0
 # GEM: gamma 0 (the plain projection) to 1; A-GEM's projection and iCaRL have no strength knob.
 tune --strategy gem --grid gem.memory_strength=0,0.5,1
+
+# 4. The parameter-efficient family: each method's learning rate (its only training default),
+#    around the papers' values (BitFit 1e-4..1e-3; Houlsby adapters 1e-4..1e-3; IA3 3e-3; prompt
+#    tuning far higher, Lester et al. use 0.3 with Adafactor); O-LoRA starts from LoRA's.
+tune --strategy bitfit --grid training.lr=0.0003,0.001,0.003
+tune --strategy adapters --grid training.lr=0.0003,0.001,0.003
+tune --strategy ia3 --grid training.lr=0.001,0.003,0.01
+tune --strategy o-lora --grid training.lr=0.0003,0.001,0.003
+tune --strategy prompt-tuning --grid training.lr=0.003,0.01,0.03
+tune --strategy prefix-tuning --grid training.lr=0.001,0.003,0.01
