@@ -179,6 +179,13 @@ CONFLICTS = {
     frozenset({"seq-star", "lwf"}): "LwF distils the old head units that seq-star freezes on a "
     "frozen encoder, so there is nothing left for it to protect; use seq-star alone",
 }
+#: the parameter-efficient methods that each decide which tensors of the encoder train
+ENCODER_METHODS = ("frozen", "lora", "bitfit", "adapters", "prompt-tuning", "prefix-tuning", "ia3")
+for _i, _a in enumerate(ENCODER_METHODS):
+    for _b in ENCODER_METHODS[_i + 1:]:
+        CONFLICTS.setdefault(frozenset({_a, _b}), f"{_a} and {_b} each decide which encoder tensors train; pick one")
+    CONFLICTS.setdefault(frozenset({"seq-star", _a}), f"seq-star keeps the encoder as pretrained, {_a} adapts it; "
+                         "pick one")
 
 
 def canonical_name(parts: Sequence[str]) -> str:

@@ -9,7 +9,7 @@ from continual.run import main
 METRIC_KEYS = ["stream", "strategy", "seed", "order", "scenario", "experiences", "accuracy_matrix",
                "initial_accuracy", "average_accuracy", "average_incremental_accuracy", "forgetting",
                "bwt", "fwt", "learning_accuracy", "per_experience", "train_seconds", "eval_seconds",
-               "peak_rss_mb", "trainable_parameters", "macro_f1_matrix", "macro_f1", "macro_f1_by_step",
+               "peak_rss_mb", "stored_bytes", "trainable_parameters", "macro_f1_matrix", "macro_f1", "macro_f1_by_step",
                "score", "notes"]
 
 
