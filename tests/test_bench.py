@@ -154,6 +154,9 @@ def test_floors_price_each_methods_extra_work():
     assert got["lwf"]["floor"] == pytest.approx(1 + 1600 * 0.003 / naive)
     assert got["si"]["floor"] == pytest.approx(1 + (50 * 3 * 0.02 + 0.02) / naive)
     assert cost_over_floor({"replay": 2.2, "naive": 1.0}, got) == {"replay": pytest.approx(1.1), "naive": 1.0}
+    p.tokens = 16.0  # 20 virtual tokens on 16-token texts: 2.25 times the positions
+    peft = floors(["prompt-tuning", "bitfit"], p, lambda name: {"virtual_tokens": 20})
+    assert peft["prompt-tuning"]["floor"] == pytest.approx(1 + 20 / 16) and peft["bitfit"]["floor"] == 1.0
 
 
 def test_load_monitor_counts_other_processes_and_not_its_own(monkeypatch):

@@ -36,6 +36,7 @@ class Primitives:
     steps: int  # optimizer steps in the experience (all epochs)
     batch_size: int
     past_experiences: int  # experiences before the measured one
+    tokens: float = 0.0  # mean real tokens per training text (special tokens included)
 
     @property
     def naive(self) -> float:
@@ -82,6 +83,17 @@ WORK: dict[str, tuple[str, str, Callable[[Primitives, dict], float]]] = {
              lambda p, params: p.steps * (params["sample_size"] * p.step + 2 * p.param_pass)),
     "lwf": ("the previous model's forward on the batch (inference)", "a copy of the model",
             lambda p, params: p.examples * p.forward),
+    # the parameter-efficient family: the backward still runs through the encoder down to the
+    # lowest trained tensor, but no frozen weight gets a gradient or an optimizer update, so
+    # their floor is naive's own cost at most
+    **{name: ("none (fewer weight gradients and optimizer updates than naive)", "none",
+              lambda p, params: 0.0) for name in ("frozen", "bitfit", "adapters", "ia3", "lora")},
+    "prompt-tuning": ("virtual_tokens more positions through every layer, for every text",
+                      "none", lambda p, params: p.examples * p.step * params["virtual_tokens"] / max(p.tokens, 1.0)),
+    "prefix-tuning": ("virtual_tokens more keys and values in every attention (a small share of a "
+                      "step at these lengths; not priced)", "none", lambda p, params: 0.0),
+    "o-lora": ("the frozen adapters' low-rank branches and the orthogonality loss (rank-r products; "
+               "not priced)", "a new adapter", lambda p, params: 0.0),
 }
 
 

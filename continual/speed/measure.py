@@ -111,7 +111,8 @@ def _floors(settings: BenchSettings, work: Workload, suite: dict, costs: dict, s
         forward=1 / suite["eval_rate"],
         param_pass=param_pass_seconds(params, work.device),
         encoder_pass=param_pass_seconds(encoder, work.device),
-        examples=n * epochs, steps=math.ceil(n / bs) * epochs, batch_size=bs, past_experiences=measured)
+        examples=n * epochs, steps=math.ceil(n / bs) * epochs, batch_size=bs, past_experiences=measured,
+        tokens=work.mean_real_tokens)
     floor = floors(costs["relative_cost"], primitives, lambda name: resolve_params(name, {}))
     return {"primitives": vars(primitives), "strategy_floor": floor,
             "cost_over_floor": cost_over_floor(costs["relative_cost"], floor)}

@@ -16,8 +16,9 @@ from ..errors import UserError
 #: (``long_train_per_class`` + ``long_test_per_class``) documents of ``long_tokens`` word pieces.
 FULL = {"experiences": 2, "train_per_class": 40, "strategy_train_per_class": 200, "test_per_class": 20,
         "eval_per_class": 60, "chunks": 5, "steps": 6, "suite_epochs": 3, "eval_repeats": 5, "strategy_epochs": 2,
-        "strategies": ["naive", "ewc", "online-ewc", "si", "mas", "replay", "der", "agem", "lwf"],
-        "long_chapters": 6, "long_train_per_class": 24, "long_test_per_class": 8, "long_tokens": [128, 512],
+        "strategies": ["naive", "ewc", "online-ewc", "si", "mas", "replay", "der", "agem", "lwf", "frozen", "bitfit",
+                       "adapters", "ia3", "lora", "o-lora", "prompt-tuning", "prefix-tuning"],
+        "long_chapters": 4, "long_train_per_class": 16, "long_test_per_class": 8, "long_tokens": [128, 512],
         "long_epochs": 2, "long_eval_repeats": 3}
 QUICK = {"experiences": 3, "train_per_class": 12, "strategy_train_per_class": 12, "test_per_class": 6,
          "eval_per_class": 20, "chunks": 3, "steps": 3, "suite_epochs": 2, "eval_repeats": 3, "strategy_epochs": 1,
