@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-per-class", type=int, default=None, help="stream sample: training texts per class")
     p.add_argument("--strategies", default=None, help="comma-separated strategies for (d); default depends on --quick")
     p.add_argument("--no-default-run", action="store_true", help="leave out (g), the peak memory of a default run (--quick always does)")
+    p.add_argument("--ray-overhead", action="store_true",
+                   help="only Ray's start-up and per-task overhead, then the default 8-strategy comparison one after "
+                   "another and with --jobs 2 (outside the default benchmark: about twice that command's time)")
     return p
 
 
@@ -51,6 +54,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args = build_parser().parse_args(argv)
         settings = settings_from_args(args)
         out = Path(args.out)
+        if args.ray_overhead:
+            from .speed.ray_timing import format_ray, ray_overhead, time_comparison
+
+            results = {"ray": {"overhead": ray_overhead(), "comparison": time_comparison()}}
+            write_json(out / "bench_ray.json", results)
+            print("\n".join(format_ray(results)).strip())
+            print(f"\nwrote {out / 'bench_ray.json'}", file=sys.stderr)
+            return 0
         results = run_bench(settings)
         write_json(out / "bench.json", results)
         print(format_table(results))

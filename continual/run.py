@@ -14,6 +14,7 @@ from typing import Any, Optional, Sequence
 
 from .config import (SECTIONS, ExperimentConfig, ModelConfig, RunControl, StreamConfig, TrainingConfig,
                      add_config_flags, apply_override, given_flags, load_config_file)
+from .engine.executor import add_executor_flags, options_from_args
 from .errors import ArgumentParser, UserError, closest
 
 #: Stream fields given on the command line as comma-separated lists (declared here, not generated:
@@ -35,7 +36,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="YAML file with sections stream, model, training, strategies (flags given on the command line win)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a strategy hyperparameter (ewc.lambda=1000) or a config field (training.weight_decay=0)")
     p.add_argument("--log", action="append", default=[], choices=["tensorboard", "csv", "wandb", "mlflow"], help="experiment logger (repeatable); logs go to <run>/logs/; off by default")
-    p.add_argument("--jobs", type=int, default=1, help="runs (strategies x seeds x orders) at once, each in its own process with an equal share of the torch threads; progress bars are off with more than one")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--list-streams", action="store_true", help="describe the built-in streams and exit")
     p.add_argument("--list-strategies", action="store_true", help="describe the strategies and their hyperparameters and exit")
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(p.add_argument_group("model"), "model", ModelConfig)
     add_config_flags(p.add_argument_group("training"), "training", TrainingConfig)
     add_config_flags(p.add_argument_group("run folder"), "control", RunControl)
+    add_executor_flags(p)
     return p
 
 
@@ -122,8 +123,7 @@ def check_combination(args: argparse.Namespace, stream: StreamConfig, training: 
         raise UserError(f"unknown stream {stream.stream!r}{closest(stream.stream, BUILTIN_STREAMS)}: see --list-streams")
     if args.orders < 1:
         raise UserError(f"--orders must be at least 1, got {args.orders}")
-    if args.jobs < 1:
-        raise UserError(f"--jobs must be at least 1, got {args.jobs}")
+    options_from_args(args)  # --jobs and its family checked before anything starts
     if args.orders > 1 and (stream.class_order or stream.domain_order or stream.task_order):
         raise UserError("--orders draws experience orders itself: leave out --class-order/--domain-order/--task-order")
     check_available(args.log)
@@ -167,9 +167,9 @@ def build_configs(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namesp
 
 
 def run_all(args: argparse.Namespace, configs: list[ExperimentConfig]) -> int:
-    """Run the configs (in parallel with ``--jobs``) and print the summary table."""
+    """Run the configs (as Ray tasks with ``--jobs`` or ``--ray-address``) and print the summary table."""
+    from .engine.executor import run_configs
     from .engine.launch import confine_library_files, preflight
-    from .engine.loop import run_experiment
     from .report.summary import summary_table
 
     confine_library_files(configs[0].stream.cache_dir)
@@ -179,27 +179,15 @@ def run_all(args: argparse.Namespace, configs: list[ExperimentConfig]) -> int:
         order = f", order {config.order}" if config.order else ""
         return f"{config.strategy} on {stream_name}, seed {config.seed}{order}"
 
-    if args.jobs > 1 and len(configs) > 1:
-        from .engine.parallel import run_parallel
-
-        outcome = run_parallel(configs, args.jobs, describe=describe)
-        results = [r for r in outcome.results if r is not None]
-        if results:
-            print(summary_table([r.metrics for r in results]))
-        if outcome.crash:
-            print(outcome.crash.rstrip(), file=sys.stderr)
-            return 1
-        if outcome.error:
-            raise UserError(outcome.error)
-        return 0
-    results = []
-    for config in configs:
-        print(f"== {describe(config)}", file=sys.stderr)
-        result = run_experiment(config, progress=not args.no_progress)
-        if not result.skipped:
-            print(f"   wrote {result.run_dir}", file=sys.stderr)
-        results.append(result)
-    print(summary_table([r.metrics for r in results]))
+    outcome = run_configs(configs, options_from_args(args), describe=describe, progress=not args.no_progress)
+    results = [r for r in outcome.results if r is not None]
+    if results:
+        print(summary_table([r.metrics for r in results]))
+    if outcome.crash:
+        print(outcome.crash.rstrip(), file=sys.stderr)
+        return 1
+    if outcome.error:
+        raise UserError(outcome.error)
     return 0
 
 

@@ -28,6 +28,7 @@ from typing import Any, Optional, Sequence
 
 from .config import (SECTIONS, ExperimentConfig, ModelConfig, RunControl, StreamConfig, TrainingConfig,
                      add_config_flags, apply_override, given_flags, load_config_file, read_config_file)
+from .engine.executor import add_executor_flags, options_from_args
 from .errors import ArgumentParser, UserError
 
 #: Tuning seeds default apart from the reporting seeds (0, 1, 2) of results/reference/.
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(p.add_argument_group("model"), "model", ModelConfig)
     add_config_flags(p.add_argument_group("training"), "training", TrainingConfig)
     add_config_flags(p.add_argument_group("run folder"), "control", RunControl)
+    add_executor_flags(p)
     return p
 
 
@@ -142,6 +144,7 @@ class Plan:
     sections: dict
     strategy_params: dict
     control: RunControl
+    options: Any = None  # how the trials run (executor.ExecutorOptions); None: one after another
 
     def config(self, values: dict[str, Any], seed: int, out: str) -> ExperimentConfig:
         """The run configuration of one trial and seed: scored on validation splits only."""
@@ -195,7 +198,7 @@ def build_plan(argv: Optional[Sequence[str]] = None) -> Plan:
         raise UserError("--val-per-class 0 leaves nothing to score: tuning needs a validation split (default 20)")
     space = parse_grid(args.grid, grid, components)
     plan = Plan(strategy, components, space, _int_list("--seed", args.seed), args.metric, args.out,
-                sections, strategy_params, RunControl(**given_flags(args, "control")))
+                sections, strategy_params, RunControl(**given_flags(args, "control")), options_from_args(args))
     plan.config(space.trials()[0], plan.seeds[0], args.out)  # every section value checked now
     return plan
 
@@ -210,30 +213,44 @@ def score(metrics: dict, metric: str) -> Optional[float]:
     return None if value is None else float(value)
 
 
-def run_trials(plan: Plan, *, progress: bool) -> tuple[str, list[dict]]:
-    """Run every trial and seed one after another (finished ones are read back, not redone);
-    returns the stream's name and one row per trial and seed."""
+def run_trials(plan: Plan, *, progress: bool, options=None) -> tuple[str, list[dict]]:
+    """Run every trial and seed (one after another, or as Ray tasks with ``--jobs`` or
+    ``--ray-address``; finished ones are read back, not redone); returns the stream's name and
+    one row per trial and seed."""
+    from .engine.executor import ExecutorOptions, run_configs
     from .engine.launch import confine_library_files, preflight
-    from .engine.loop import run_experiment
 
     trials = plan.space.trials()
     confine_library_files(plan.sections["stream"].get("cache_dir"))
     stream_name = preflight([plan.config(trials[0], plan.seeds[0], plan.out)])
     root = Path(plan.out) / stream_name / plan.strategy
-    rows = []
+    configs, labels = [], {}
     for number, values in enumerate(trials, start=1):
         name = trial_id(values)
-        configs = [plan.config(values, seed, str(root / "trials" / name)) for seed in plan.seeds]
-        preflight(configs)
-        for config in configs:
-            shown = ", ".join(f"{k}={v}" for k, v in values.items())
-            print(f"== trial {number}/{len(trials)} ({shown}), seed {config.seed}", file=sys.stderr)
-            result = run_experiment(config, progress=progress)
-            rows.append({"trial": name, **{k: values[k] for k in plan.space.keys}, "seed": config.seed,
-                         plan.metric: score(result.metrics, plan.metric),
-                         **{m: score(result.metrics, m) for m in METRICS if m != plan.metric},
-                         "run_dir": str(Path(result.run_dir).relative_to(root))})
+        trial_configs = [plan.config(values, seed, str(root / "trials" / name)) for seed in plan.seeds]
+        preflight(trial_configs)
+        shown = ", ".join(f"{k}={v}" for k, v in values.items())
+        for config in trial_configs:
+            labels[id(config)] = (f"trial {number}/{len(trials)} ({shown}), seed {config.seed}", name, values)
+            configs.append(config)
+    outcome = run_configs(configs, options or ExecutorOptions(), describe=lambda c: labels[id(c)][0],
+                          progress=progress)
+    if outcome.crash:
+        raise TrialsFailed(outcome.crash)
+    if outcome.error:
+        raise UserError(outcome.error)
+    rows = []
+    for config, result in zip(configs, outcome.results):
+        _, name, values = labels[id(config)]
+        rows.append({"trial": name, **{k: values[k] for k in plan.space.keys}, "seed": config.seed,
+                     plan.metric: score(result.metrics, plan.metric),
+                     **{m: score(result.metrics, m) for m in METRICS if m != plan.metric},
+                     "run_dir": str(Path(result.run_dir).relative_to(root))})
     return stream_name, rows
+
+
+class TrialsFailed(Exception):
+    """A trial failed for a reason other than bad input (its worker died for good): exit 1."""
 
 
 def rank(plan: Plan, rows: list[dict]) -> list[dict]:
@@ -313,7 +330,11 @@ def write_tuning(plan: Plan, stream_name: str, rows: list[dict]) -> Path:
 
 def command(argv: Sequence[str]) -> int:
     plan = build_plan(argv)
-    stream_name, rows = run_trials(plan, progress="--no-progress" not in argv)
+    try:
+        stream_name, rows = run_trials(plan, progress="--no-progress" not in argv, options=plan.options)
+    except TrialsFailed as failure:
+        print(str(failure).rstrip(), file=sys.stderr)
+        return 1
     root = write_tuning(plan, stream_name, rows)
     for trial in rank(plan, rows):
         values = ", ".join(f"{k}={v}" for k, v in trial["values"].items())

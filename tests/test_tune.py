@@ -141,3 +141,25 @@ def test_bad_tuning_input_is_one_line_exit_2(extra, needle, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert needle in err and len(err.splitlines()) == 1
     assert not any(tmp_path.iterdir())
+
+
+def test_trials_on_ray_score_as_trials_one_after_another(tiny_model_dir, tmp_path, capsys):
+    """The trials of a grid as Ray tasks (--jobs 2 --cpus-per-run 1) give the tuning.csv of the
+    same trials run one after another at one thread."""
+    from conftest import write_notes
+    from test_ray import ray_processes
+    from test_resume import poll_until
+
+    before = {p.pid for p in ray_processes()}
+    argv = ["--strategy", "naive", "--data", str(write_notes(tmp_path / "notes.csv")), "--text-col", "text",
+            "--label-col", "label", "--scenario", "class", "--experiences", "3", "--val-per-class", "3",
+            "--model", tiny_model_dir, "--grid", "training.lr=0.01,0.001", "--seed", "10", "--no-cache",
+            "--cpus-per-run", "1", *TINY_FLAGS]
+    assert tune_main([*argv, "--jobs", "2", "--out", str(tmp_path / "ray")]) == 0, capsys.readouterr().err
+    assert "2 runs on Ray, 2 at a time" in capsys.readouterr().err
+    assert tune_main([*argv, "--out", str(tmp_path / "sequential")]) == 0
+    on_ray, sequential = ((tmp_path / kind / "notes-class" / "naive" / "tuning.csv").read_text()
+                          for kind in ("ray", "sequential"))
+    assert on_ray == sequential
+    poll_until(lambda: not [p for p in ray_processes() if p.pid not in before and p.is_running()], timeout=30.0,
+               what="the Ray processes of the tuning to end")
