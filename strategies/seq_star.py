@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 
-from .peft_strategies import PROBE_TRAINING, freeze
+from .peft_strategies import SEQ_STAR_TRAINING, freeze
 from .registry import StrategyParts, register_strategy
 
 
@@ -95,7 +95,7 @@ def freeze_old_units_plugin() -> type:
     "with the first experience, so nothing would train after it, and in a task stream each task's "
     "head is apart already, so seq-star would be frozen.",
     scenarios=("class",),
-    training_defaults=PROBE_TRAINING,
+    training_defaults=SEQ_STAR_TRAINING,
 )
 def seq_star(params, context) -> StrategyParts:
     def prepare(model):

@@ -385,8 +385,9 @@ def test_list_strategies_shows_training_defaults_with_their_source(capsys):
     blocks = {block.split()[0]: block for block in out.split("\n\n")}
     for name in ("frozen", "seq-star"):
         assert "--set training.lr=0.001: this strategy's training default" in blocks[name]
-        assert "--set training.epochs=20" in blocks[name]
-        assert "[default from provisional: replaced by the validation protocol (docs/reproducibility.md)]" in blocks[name]
+        assert "--set training.epochs=2" in blocks[name]
+    assert "validation of icd10cm-chapters, tuning seeds 10-11" in blocks["frozen"]
+    assert "[default from provisional: replaced by the validation protocol (docs/reproducibility.md)]" in blocks["seq-star"]
     assert "--set training.lr=0.001" in blocks["lora"] and "validation of icd10cm-chapters" in blocks["lora"] and "training." not in blocks["naive"]
     assert "--set replay.mem_size=500" in blocks["replay"]  # hyperparameter defaults beside them
     for name in ("joint", "cumulative", "zero-shot"):
