@@ -393,3 +393,27 @@ def test_list_strategies_shows_training_defaults_with_their_source(capsys):
     for name in ("joint", "cumulative", "zero-shot"):
         assert "a point of reference" in blocks[name]
     assert "a point of reference" not in blocks["naive"] and "[baseline]" in blocks["seq-star"]
+
+
+def test_wandb_and_mlflow_loggers_record_the_runs_metrics(tmp_path, tiny_model_dir, monkeypatch):
+    """--log wandb (offline, files in the run's log folder) and --log mlflow (a file store there)
+    both run a whole run and hold its accuracy values; nothing of the input text reaches them."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # the adapter sets it too; the reading below needs it
+    argv = ["--strategy", "naive", "--model", tiny_model_dir, "--experiences", "2", "--train-per-class", "2",
+            "--test-per-class", "1", "--out", str(tmp_path), "--no-cache", "--no-progress",
+            "--log", "wandb", "--log", "mlflow"]
+    assert main(argv) == 0
+    logs = tmp_path / "icd10cm-chapters" / "naive" / "seed-0" / "logs"
+    history = list((logs / "wandb").rglob("*.wandb"))
+    assert history and history[0].stat().st_size > 0
+    import mlflow
+
+    mlflow.set_tracking_uri((logs / "mlflow").resolve().as_uri())
+    runs = mlflow.search_runs(experiment_names=["continual-medical"])
+    assert len(runs) == 1
+    metrics = json.loads((logs.parent / "metrics.json").read_text())
+    first = "metrics.Top1_Acc_Exp.eval_phase.test_stream.Task000.Exp000"  # its last value: after training
+    assert runs[first].iloc[0] == pytest.approx(metrics["accuracy_matrix"][-1][0], abs=1e-6)
