@@ -103,12 +103,18 @@ def strategy_names(text: str, strategy_params: dict[str, dict[str, str]]) -> lis
     from strategies import parse_strategy, resolve_params
 
     try:
-        names = [parse_strategy(part.strip())[0] for part in text.split(",")]
+        parsed = [parse_strategy(part.strip()) for part in text.split(",")]
         for name, overrides in strategy_params.items():
             resolve_params(name, overrides)
     except ValueError as err:
         raise UserError(str(err)) from None
-    return names
+    used = {component for _, components in parsed for component in components}
+    for name, overrides in strategy_params.items():
+        if name not in used:
+            key = next(iter(overrides), "...")
+            raise UserError(f"--set {name}.{key}: {name} is not among the strategies run (--strategy {text}); "
+                            f"add {name} to --strategy or drop the setting")
+    return [name for name, _ in parsed]
 
 
 def check_combination(args: argparse.Namespace, stream: StreamConfig, training: TrainingConfig) -> None:

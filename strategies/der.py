@@ -19,9 +19,9 @@ def logit_targets(stored, current):
     paper="Buzzega et al. 2020, Dark Experience for General Continual Learning, NeurIPS (DER++)",
     description="Replays buffered examples with both their labels and their stored logits.",
     hyperparams=[
-        HyperParam("mem_size", 500, "examples kept in the buffer", "same budget as replay"),
-        HyperParam("alpha", 0.1, "weight of the logit (MSE) loss", "Buzzega et al. 2020"),
-        HyperParam("beta", 0.5, "weight of the replayed labels' loss", "Buzzega et al. 2020"),
+        HyperParam("mem_size", 500, "examples kept in the buffer", "same budget as replay", minimum=1),
+        HyperParam("alpha", 0.1, "weight of the logit (MSE) loss", "Buzzega et al. 2020", minimum=0),
+        HyperParam("beta", 0.5, "weight of the replayed labels' loss", "Buzzega et al. 2020", minimum=0),
     ],
     scenarios=("class", "domain"),
     composable=False,

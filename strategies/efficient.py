@@ -45,8 +45,8 @@ _IA3_PARAMS = [
 ]
 _OLORA_PARAMS = [
     HyperParam("r", 8, "rank of each experience's LoRA", "Hu et al. 2022; Wang et al. 2023 (r = 8)", minimum=1),
-    HyperParam("alpha", 16, "LoRA scaling numerator (scale = alpha / r)", "peft examples: 2r"),
-    HyperParam("dropout", 0.1, "dropout on the LoRA branches", "Hu et al. 2022"),
+    HyperParam("alpha", 16, "LoRA scaling numerator (scale = alpha / r)", "peft examples: 2r", above=0),
+    HyperParam("dropout", 0.1, "dropout on the LoRA branches", "Hu et al. 2022", minimum=0, maximum=0.99),
     HyperParam("targets", "query,value", "comma-separated module names that get adapters",
                "Wang et al. 2023 (W_q, W_v)"),
     HyperParam("orth", 0.5, "weight lambda_1 of the orthogonality loss", "Wang et al. 2023 (lambda_1 = 0.5)", minimum=0),

@@ -31,7 +31,7 @@ LAMBDA_SOURCE = (
     f"(the 1/2 of the paper's eq. 3), theta_k the weights after experience k; {_FISHER}. Kept as "
     "one merged penalty: memory does not grow with experiences.",
     hyperparams=[
-        HyperParam("lambda", LAMBDA, _LAMBDA_HELP, LAMBDA_SOURCE),
+        HyperParam("lambda", LAMBDA, _LAMBDA_HELP, LAMBDA_SOURCE, minimum=0),
         HyperParam("fisher_samples", FISHER_SAMPLES, _SAMPLES_HELP, _SAMPLES_SOURCE, minimum=0),
     ],
 )
@@ -51,8 +51,8 @@ def ewc(params, context) -> StrategyParts:
     "experience, F* = gamma F*_prev + F its running Fisher (Schwarz et al. weight the penalty by "
     f"gamma F*; that constant factor is left to lambda here); {_FISHER}.",
     hyperparams=[
-        HyperParam("lambda", LAMBDA, _LAMBDA_HELP, LAMBDA_SOURCE),
-        HyperParam("decay", 0.9, "decay gamma of the running Fisher", "Schwarz et al. 2018"),
+        HyperParam("lambda", LAMBDA, _LAMBDA_HELP, LAMBDA_SOURCE, minimum=0),
+        HyperParam("decay", 0.9, "decay gamma of the running Fisher", "Schwarz et al. 2018", minimum=0, maximum=1),
         HyperParam("fisher_samples", FISHER_SAMPLES, _SAMPLES_HELP, _SAMPLES_SOURCE, minimum=0),
     ],
 )

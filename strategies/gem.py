@@ -10,8 +10,8 @@ from .registry import HyperParam, StrategyParts, register_strategy
     "increase (a quadratic program per step, solved with quadprog).",
     hyperparams=[
         HyperParam("patterns_per_exp", 32, "memory per experience: every step runs all of it",
-                   "small on purpose: GEM's cost grows with the memory"),
-        HyperParam("memory_strength", 0.5, "margin of the projection (gamma)", "Lopez-Paz & Ranzato 2017"),
+                   "small on purpose: GEM's cost grows with the memory", minimum=1),
+        HyperParam("memory_strength", 0.5, "margin of the projection (gamma)", "Lopez-Paz & Ranzato 2017", minimum=0),
     ],
 )
 def gem(params, context) -> StrategyParts:
@@ -28,9 +28,9 @@ def gem(params, context) -> StrategyParts:
     description="Projects the gradient when it conflicts with the average gradient on a sample "
     "of the episodic memory.",
     hyperparams=[
-        HyperParam("patterns_per_exp", 64, "memory per experience", "kept small for text models"),
+        HyperParam("patterns_per_exp", 64, "memory per experience", "kept small for text models", minimum=1),
         HyperParam("sample_size", 32, "memory examples per reference gradient",
-                   "one training batch, as in Chaudhry et al. 2019"),
+                   "one training batch, as in Chaudhry et al. 2019", minimum=1),
     ],
 )
 def agem(params, context) -> StrategyParts:

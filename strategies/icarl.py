@@ -37,7 +37,7 @@ def icarl_parts(params, context, model):
     paper="Rebuffi et al. 2017, iCaRL: Incremental Classifier and Representation Learning, CVPR",
     description="Herding-selected exemplars replayed with sigmoid distillation; prediction by "
     "the nearest mean of exemplars.",
-    hyperparams=[HyperParam("mem_size", 500, "exemplars kept (all classes together)", "same budget as replay")],
+    hyperparams=[HyperParam("mem_size", 500, "exemplars kept (all classes together)", "same budget as replay", minimum=1)],
     scenarios=("class",),
     composable=False,
 )

@@ -24,7 +24,7 @@ SI_SOURCE = ("validation of icd10cm-chapters, tuning seeds 10-11, grid c 1..1e6 
     "experience, omega = sum over its optimizer steps of -g * dtheta (g the task-loss gradient, "
     "penalty excluded; dtheta the actual update), Delta the experience's total change; no upper clip.",
     hyperparams=[
-        HyperParam("lambda", 1e4, "strength c of the penalty", SI_SOURCE),
+        HyperParam("lambda", 1e4, "strength c of the penalty", SI_SOURCE, minimum=0),
         HyperParam("damping", 1e-3, "xi > 0, added to Delta**2 in Omega's denominator",
                    "Zenke et al. 2017, split MNIST and split CIFAR-10/100 (xi = 1e-3); on validation only c / xi "
                    "mattered, so xi stays the paper's", minimum=1e-12),
@@ -45,12 +45,12 @@ def si(params, context) -> StrategyParts:
     "mode); across experiences the importances add up, Omega = Omega_prev + Omega_new, as the paper "
     "accumulates them (accumulate=average: Avalanche's alpha Omega_prev + (1 - alpha) Omega_new).",
     hyperparams=[
-        HyperParam("lambda", 1.0, "weight of the penalty", "Aljundi et al. 2018 (lambda = 1)"),
+        HyperParam("lambda", 1.0, "weight of the penalty", "Aljundi et al. 2018 (lambda = 1)", minimum=0),
         HyperParam("accumulate", "sum", "how importances of successive experiences combine: sum (the "
                    "paper) or Avalanche's running average", "Aljundi et al. 2018 (accumulated importance)",
                    choices=("sum", "average")),
         HyperParam("alpha", 0.5, "weight of the previous importance with accumulate=average",
-                   "Avalanche MASPlugin default"),
+                   "Avalanche MASPlugin default", minimum=0, maximum=1),
         HyperParam("importance_samples", 512, _SAMPLES_HELP,
                    "all of a default-stream experience (400-500 texts); a cap on the pass's cost for "
                    "larger ones", minimum=0),

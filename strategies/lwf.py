@@ -8,9 +8,9 @@ from .registry import HyperParam, StrategyParts, register_strategy
     paper="Li & Hoiem 2016, Learning without Forgetting, ECCV",
     description="Adds a distillation loss towards the previous model's outputs on the old classes.",
     hyperparams=[
-        HyperParam("alpha", 1.0, "weight of the distillation loss", "Li & Hoiem 2016 (lambda_o = 1)"),
+        HyperParam("alpha", 1.0, "weight of the distillation loss", "Li & Hoiem 2016 (lambda_o = 1)", minimum=0),
         HyperParam("temperature", 2.0, "softmax temperature of the distillation",
-                   "Li & Hoiem 2016 (T = 2)"),
+                   "Li & Hoiem 2016 (T = 2)", above=0),
     ],
 )
 def lwf(params, context) -> StrategyParts:

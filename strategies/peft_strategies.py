@@ -7,9 +7,9 @@ from __future__ import annotations
 from .registry import PROVISIONAL, HyperParam, StrategyParts, register_strategy
 
 _LORA_PARAMS = [
-    HyperParam("r", 8, "rank of the LoRA update", "Hu et al. 2022 (r = 8 on BERT-size models)"),
-    HyperParam("alpha", 16, "LoRA scaling numerator (scale = alpha / r)", "peft examples: 2r"),
-    HyperParam("dropout", 0.1, "dropout on the LoRA branch", "Hu et al. 2022"),
+    HyperParam("r", 8, "rank of the LoRA update", "Hu et al. 2022 (r = 8 on BERT-size models)", minimum=1),
+    HyperParam("alpha", 16, "LoRA scaling numerator (scale = alpha / r)", "peft examples: 2r", above=0),
+    HyperParam("dropout", 0.1, "dropout on the LoRA branch", "Hu et al. 2022", minimum=0, maximum=0.99),
     HyperParam("targets", "query,value", "comma-separated module names that get adapters",
                "Hu et al. 2022 (W_q, W_v)"),
 ]

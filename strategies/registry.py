@@ -34,6 +34,9 @@ class HyperParam:
     source: str = ""
     choices: Optional[tuple] = None
     minimum: Optional[float] = None
+    maximum: Optional[float] = None
+    #: the value must be strictly above this (a temperature, a scale)
+    above: Optional[float] = None
 
     def parse(self, text: str) -> Any:
         kind = type(self.default)
@@ -54,7 +57,11 @@ class HyperParam:
         if self.choices is not None and value not in self.choices:
             raise ValueError(f"must be one of {', '.join(map(str, self.choices))}, got {text!r}")
         if self.minimum is not None and value < self.minimum:
-            raise ValueError(f"must be at least {self.minimum}, got {text!r}")
+            raise ValueError(f"must be at least {self.minimum:g}, got {text!r}")
+        if self.maximum is not None and value > self.maximum:
+            raise ValueError(f"must be at most {self.maximum:g}, got {text!r}")
+        if self.above is not None and value <= self.above:
+            raise ValueError(f"must be above {self.above:g}, got {text!r}")
         return value
 
 

@@ -26,7 +26,7 @@ def make_buffer(policy: str, mem_size: int):
     "examples.",
     hyperparams=[
         HyperParam("mem_size", 500, "examples kept in the buffer (all experiences together)",
-                   "about 12% of the default stream's 4200 training texts; Buzzega et al. 2020 evaluate 200, 500 and 5120"),
+                   "about 12% of the default stream's 4200 training texts; Buzzega et al. 2020 evaluate 200, 500 and 5120", minimum=1),
         HyperParam("policy", "experience-balanced", "which examples the buffer keeps",
                    "Avalanche ReplayPlugin default", choices=POLICIES),
     ],

@@ -28,7 +28,7 @@ def embed_texts(text_encoder, tokenizer, texts, *, max_length: int = 64):
     description="No training: each text goes to the class whose name or description is most "
     "similar in the encoder's sentence embedding, among the classes seen so far.",
     hyperparams=[HyperParam("scale", 20.0, "temperature of the cosine logits (ranking unchanged)",
-                            "Sentence-BERT similarity scaling")],
+                            "Sentence-BERT similarity scaling", above=0)],
     scenarios=("class", "domain"),
     composable=False,
 )

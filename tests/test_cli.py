@@ -417,3 +417,21 @@ def test_wandb_and_mlflow_loggers_record_the_runs_metrics(tmp_path, tiny_model_d
     metrics = json.loads((logs.parent / "metrics.json").read_text())
     first = "metrics.Top1_Acc_Exp.eval_phase.test_stream.Task000.Exp000"  # its last value: after training
     assert runs[first].iloc[0] == pytest.approx(metrics["accuracy_matrix"][-1][0], abs=1e-6)
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--strategy", "naive,icarl", "--stream", "icd10cm-blocks"],
+     "strategy 'icarl' does not support the task-incremental scenario"),
+    (["--strategy", "ewc", "--set", "replay.mem_size=100"], "replay is not among the strategies run"),
+    (["--strategy", "ewc", "--set", "ewc.lambda=-5"], "--set ewc.lambda must be at least 0, got '-5'"),
+    (["--strategy", "replay", "--set", "replay.mem_size=-1"], "must be at least 1"),
+    (["--strategy", "lwf", "--set", "lwf.temperature=0"], "--set lwf.temperature must be above 0, got '0'"),
+    (["--strategy", "online-ewc", "--set", "online-ewc.decay=1.5"], "must be at most 1"),
+])
+def test_bad_grids_are_refused_before_the_first_run(argv, needle, tmp_path, capsys):
+    """Every strategy's scenario, every --set key's strategy and every value's range are checked
+    before anything runs: one line, exit 2, no folder."""
+    assert main([*argv, "--out", str(tmp_path / "out"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "out").exists()

@@ -97,13 +97,15 @@ def test_a_grid_on_ray_gives_the_results_of_the_same_runs_one_after_another(tmp_
 
 
 def test_a_bad_run_stops_the_dispatch_exits_2_and_keeps_finished_runs(tmp_path, tiny_model_dir, capsys, no_ray_left):
-    """multihead needs a task scenario: its task answers with the error (not retried); naive,
+    """prompt-tuning's 20 virtual tokens do not fit the tiny encoder's 128 positions beside
+    120-token texts: its task answers with the error when it builds (not retried); naive,
     dispatched beside it, finishes and is written; ewc, not yet dispatched, never starts."""
-    argv = [*cli_argv(write_notes(tmp_path / "notes.csv"), tiny_model_dir), "--strategy", "multihead,naive,ewc",
-            "--jobs", "2", "--cpus-per-run", "1", "--out", str(tmp_path / "out")]
+    argv = cli_argv(write_notes(tmp_path / "notes.csv"), tiny_model_dir)
+    argv[argv.index("--max-length") + 1] = "120"
+    argv += ["--strategy", "prompt-tuning,naive,ewc", "--jobs", "2", "--cpus-per-run", "1", "--out", str(tmp_path / "out")]
     assert main(argv) == 2
     out, err = capsys.readouterr()
-    assert err.strip().splitlines()[-1].startswith("error: strategy 'multihead' does not support the class-incremental")
+    assert err.strip().splitlines()[-1].startswith("error: --strategy prompt-tuning: --max-length 120 plus")
     assert "Traceback" not in err
     assert (run_dir_of(tmp_path / "out", "naive") / "metrics.json").exists()
     assert not run_dir_of(tmp_path / "out", "ewc").exists()

@@ -12,20 +12,24 @@ from ..errors import UserError
 
 def preflight(configs: list[ExperimentConfig]) -> str:
     """Everything that can be refused before a run starts: the output folder, the model folder,
-    the device, the stream, and each run folder (another run busy in it, another configuration
+    the device, the stream, every strategy against the stream's scenario, and each run folder (another run busy in it, another configuration
     in it, an interrupted run without --resume, a checkpoint that is corrupt or was made by
     another configuration or versions). Nothing is written. Returns the stream's name."""
     from ..config import check_model, run_identity
     from ..state import checkpoint
     from ..state.files import check_writable
     from ..state.run_folder import FolderState, RunLock, package_versions, run_dir_for
-    from .assemble import hyperparameters, load_stream, resolve_device
+    from strategies import parse_strategy
+
+    from .assemble import check_scenario, hyperparameters, load_stream, resolve_device
 
     first = configs[0]
     check_writable(first.out)
     check_model(first.model.model)
     device = resolve_device(first.training.device)
     stream = load_stream(first)  # a bad stream setting fails now, before any run starts
+    for config in configs:  # every strategy against the scenario before the first run starts
+        check_scenario(parse_strategy(config.strategy)[1], stream)
     for config in configs:
         run_dir = run_dir_for(config.out, stream.name, config.strategy, config.seed, config.order)
         holder = RunLock.holder(run_dir)
