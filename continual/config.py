@@ -423,6 +423,10 @@ def add_config_flags(parser: Any, section: str, cls: type) -> None:
 
 
 def _with_default(help_text: str, default: Any) -> str:
+    """The help text with the field's true default, where the text does not state one and
+    there is one to state (an off switch, None and empty say nothing)."""
+    if "default" in help_text or default is None or default is False or default in ([], ()):
+        return help_text.replace("%", "%%")
     return f"{help_text} (default: {default})".replace("%", "%%")
 
 

@@ -56,6 +56,19 @@ def closest(name: str, names) -> str:
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help with each flag's true default where its text does not state one already, nothing
+    for flags without a value (None, off, empty), and the epilog's examples as written."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        empty = default is None or default is False or default == [] or default == argparse.SUPPRESS
+        if "default" in text or empty or action.option_strings == ["-h", "--help"]:
+            return text
+        return f"{text} (default: {default})"
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse whose errors are one line (a :class:`UserError`), not a usage dump."""
 

@@ -15,11 +15,20 @@ from typing import Any, Optional, Sequence
 from .config import (SECTIONS, ExperimentConfig, ModelConfig, RunControl, StreamConfig, TrainingConfig,
                      add_config_flags, apply_override, given_flags, load_config_file)
 from .engine.executor import add_executor_flags, options_from_args
-from .errors import ArgumentParser, UserError, closest
+from .errors import ArgumentParser, HelpFormatter, UserError, closest
 
 #: Stream fields given on the command line as comma-separated lists (declared here, not generated:
 #: their items stay text, except class ids).
 ORDER_FLAGS = ("class_order", "domain_order", "task_order")
+
+
+EXAMPLES = """examples:
+  python -m continual.run --strategy ewc                          # the main job, default stream
+  python -m continual.run --strategy naive,ewc,replay --seed 0,1,2  # a comparison over 3 seeds
+  python -m continual.run --strategy replay+ewc --set ewc.lambda=1e5 --set replay.mem_size=1000
+  python -m continual.run --data notes.csv --text-col note --label-col diagnosis --scenario class
+  python -m continual.run --list-strategies ewc lora              # what two strategies do
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,26 +36,28 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m continual.run",
         description="Train BERT-family models through a stream of medical tasks with a "
         "continual-learning strategy and measure forgetting and transfer.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter, epilog=EXAMPLES,
     )
-    p.add_argument("--strategy", default="ewc", help="strategy name(s), comma-separated; compose plugins with '+' (see --list-strategies)")
-    p.add_argument("--seed", default="0", help="seed(s), comma-separated: one run per seed")
-    p.add_argument("--orders", type=int, default=1, help="run K experience orders per seed (order 0 is the seed's own; others go to seed-<S>-order-<k>)")
-    p.add_argument("--out", default="results", help="results folder; runs go to OUT/<stream>/<strategy>/seed-<S>/")
-    p.add_argument("--config", default=None, help="YAML file with sections stream, model, training, strategies (flags given on the command line win)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a strategy hyperparameter (ewc.lambda=1000) or a config field (training.weight_decay=0)")
-    p.add_argument("--log", action="append", default=[], choices=["tensorboard", "csv", "wandb", "mlflow"], help="experiment logger (repeatable); logs go to <run>/logs/; off by default")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    p.add_argument("--list-streams", action="store_true", help="describe the built-in streams and exit")
-    p.add_argument("--list-strategies", action="store_true", help="describe the strategies and their hyperparameters and exit")
-    stream = p.add_argument_group("stream")
-    add_config_flags(stream, "stream", StreamConfig)
+    strategies = p.add_argument_group("strategies")
+    strategies.add_argument("--strategy", default="ewc", help="strategy name(s), comma-separated; compose plugins with '+' (see --list-strategies)")
+    strategies.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a strategy hyperparameter (ewc.lambda=1000) or a config field (training.weight_decay=0); repeatable")
+    strategies.add_argument("--config", default=None, help="YAML file with sections stream, model, training, strategies (flags given on the command line win)")
+    strategies.add_argument("--list-strategies", nargs="*", metavar="NAME", default=None, help="describe the strategies (or only those named) with their hyperparameters, and exit")
+    data = p.add_argument_group("data")
+    data.add_argument("--seed", default="0", help="seed(s), comma-separated: one run per seed (the class order and the model's initialization)")
+    data.add_argument("--orders", type=int, default=1, help="run K experience orders per seed (order 0 is the seed's own; others go to seed-<S>-order-<k>)")
+    data.add_argument("--list-streams", action="store_true", help="describe the built-in streams and exit")
+    add_config_flags(data, "stream", StreamConfig)
     helps = {f.name: f.metadata["help"] for f in dataclasses.fields(StreamConfig)}
     for name in ORDER_FLAGS:
-        stream.add_argument("--" + name.replace("_", "-"), default=None, help=f"comma-separated {helps[name]}")
+        data.add_argument("--" + name.replace("_", "-"), default=None, help=f"comma-separated {helps[name]}")
     add_config_flags(p.add_argument_group("model"), "model", ModelConfig)
     add_config_flags(p.add_argument_group("training"), "training", TrainingConfig)
-    add_config_flags(p.add_argument_group("run folder"), "control", RunControl)
+    output = p.add_argument_group("output")
+    output.add_argument("--out", default="results", help="results folder; runs go to OUT/<stream>/<strategy>/seed-<S>/")
+    output.add_argument("--log", action="append", default=[], choices=["tensorboard", "csv", "wandb", "mlflow"], help="experiment logger (repeatable); logs go to <run>/logs/")
+    output.add_argument("--no-progress", action="store_true", help="no progress bars (they are shown only on a terminal anyway)")
+    add_config_flags(output, "control", RunControl)
     add_executor_flags(p)
     return p
 
@@ -108,13 +119,20 @@ def strategy_names(text: str, strategy_params: dict[str, dict[str, str]]) -> lis
             resolve_params(name, overrides)
     except ValueError as err:
         raise UserError(str(err)) from None
-    used = {component for _, components in parsed for component in components}
-    for name, overrides in strategy_params.items():
-        if name not in used:
-            key = next(iter(overrides), "...")
-            raise UserError(f"--set {name}.{key}: {name} is not among the strategies run (--strategy {text}); "
-                            f"add {name} to --strategy or drop the setting")
     return [name for name, _ in parsed]
+
+
+def check_set_targets(settings: Sequence[str], names: Sequence[str]) -> None:
+    """A ``--set strategy.key=value`` for a strategy that is not run would be silently ignored:
+    refuse it (a config file may hold settings of strategies a command does not run)."""
+    from strategies import STRATEGIES, parse_strategy
+
+    used = {component for name in names for component in parse_strategy(name)[1]}
+    for item in settings:
+        prefix, _, rest = item.partition("=")[0].partition(".")
+        if prefix in STRATEGIES and prefix not in used:
+            raise UserError(f"--set {prefix}.{rest}: {prefix} is not among the strategies run "
+                            f"(--strategy {','.join(names)}); add {prefix} to --strategy or drop the setting")
 
 
 def check_combination(args: argparse.Namespace, stream: StreamConfig, training: TrainingConfig) -> None:
@@ -157,6 +175,7 @@ def build_configs(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namesp
     args = build_parser().parse_args(argv)
     sections, strategy_params = section_values(args)
     names = strategy_names(args.strategy, strategy_params)
+    check_set_targets(args.set, names)
     stream, model = StreamConfig(**sections["stream"]), ModelConfig(**sections["model"])
     training = {name: training_for(name, sections) for name in names}
     seeds = _int_list("--seed", args.seed)
@@ -199,10 +218,10 @@ def run_all(args: argparse.Namespace, configs: list[ExperimentConfig]) -> int:
 
 def command(argv: Sequence[str]) -> int:
     args, configs = build_configs(argv)
-    if args.list_strategies or args.list_streams:
+    if args.list_strategies is not None or args.list_streams:
         from .report.listings import list_streams, list_strategies
 
-        print(list_strategies() if args.list_strategies else list_streams())
+        print(list_strategies(args.list_strategies) if args.list_strategies is not None else list_streams())
         return 0
     return run_all(args, configs)
 

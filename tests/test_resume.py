@@ -169,12 +169,15 @@ def test_gem_refuses_to_resume_without_its_memories(tiny_model_dir, tmp_path):
 # ------------------------------------------------------------------ the CLI, in-process
 
 def cli_argv(csv_path, model_dir):
-    """CLI arguments for a small CSV of the synthetic texts and the tiny BERT."""
+    """CLI arguments for a small CSV of the synthetic texts and the tiny BERT; replay's small
+    memory comes from a config file beside the CSV (a --set for a strategy not run is refused)."""
+    config = Path(csv_path).parent / "small-memory.yaml"
+    config.write_text("strategies:\n  replay:\n    mem_size: 12\n")
     return ["--data", str(csv_path), "--text-col", "text", "--label-col", "label", "--scenario", "class",
             "--experiences", "3", "--train-per-class", "10", "--test-per-class", "6", "--model", model_dir,
             "--max-length", "16", "--batch-size", str(TINY_TRAINING["batch_size"]),
             "--epochs", str(TINY_TRAINING["epochs"]), "--lr", str(TINY_TRAINING["lr"]), "--device", "cpu",
-            "--no-cache", "--no-progress", "--set", "replay.mem_size=12"]
+            "--no-cache", "--no-progress", "--config", str(config)]
 
 
 @pytest.fixture

@@ -152,7 +152,11 @@ def test_help_lists_every_flag_with_meaning_and_default(capsys):
     for action in options:
         assert action.help and len(action.help) > 10, action.option_strings
         assert all(option in shown for option in action.option_strings)
-        assert "(default: " in formatter._expand_help(action), action.option_strings  # as --help shows it
+        shown_help = formatter._expand_help(action)  # as --help shows it
+        nothing_to_state = action.default is None or action.default is False or action.default == [] \
+            or "default" in action.help  # its text says what happens without it
+        assert "(default: " in shown_help or nothing_to_state, action.option_strings
+        assert "(default: None)" not in shown_help and "(default: False)" not in shown_help, action.option_strings
 
 
 def write_secret_notes(path: Path) -> list[str]:

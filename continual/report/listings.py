@@ -29,8 +29,14 @@ def list_streams() -> str:
     return "\n\n".join(blocks)
 
 
-def list_strategies() -> str:
-    """Each registered strategy: family, scenarios, paper and hyperparameters with defaults."""
+def list_strategies(names=None) -> str:
+    """Each registered strategy (or those of ``names``): family, scenarios, paper and
+    hyperparameters with defaults; a UserError for a name that is not registered."""
     from strategies import STRATEGIES, describe
 
-    return "\n\n".join(describe(spec) for spec in STRATEGIES.values())
+    from ..errors import UserError, closest
+
+    for name in names or []:
+        if name not in STRATEGIES:
+            raise UserError(f"unknown strategy {name!r}{closest(name, STRATEGIES)}; run --list-strategies for all names")
+    return "\n\n".join(describe(STRATEGIES[n]) for n in (names or STRATEGIES))
