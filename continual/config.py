@@ -371,9 +371,30 @@ def load_config_file(path: str, data: Optional[dict] = None) -> tuple[dict[str, 
         for key, value in entries.items():
             apply_override(sections, f"{section}.{key}", value, origin=f"config file {path}:")
     strategies = _mapping(data.get("strategies"), f"config file {path}: section strategies")
-    params = {str(name): {str(k): str(v) for k, v in _mapping(values, f"config file {path}: strategies.{name}").items()}
+    params = {str(name): {str(k): _hyperparameter_text(path, name, k, v)
+                          for k, v in _mapping(values, f"config file {path}: strategies.{name}").items()}
               for name, values in strategies.items()}
     return sections, params
+
+
+def _hyperparameter_text(path: str, strategy: Any, key: Any, value: Any) -> str:
+    """A strategy hyperparameter of a config file as the text the strategy parses, checked now
+    so that a wrong value is reported with its file and key."""
+    from strategies import STRATEGIES, resolve_params
+
+    where = f"config file {path}: strategies.{strategy}.{key}"
+    if isinstance(value, (list, dict)):
+        raise UserError(f"{where} must be a single value, got a {type(value).__name__} ({value!r}); "
+                        "to try several values use continual.tune --grid")
+    text = str(value)
+    if str(strategy) in STRATEGIES:
+        try:
+            resolve_params(str(strategy), {str(key): text})
+        except ValueError as err:
+            message = str(err)
+            prefix = f"--set {strategy}.{key}"
+            raise UserError(f"{where}{message[len(prefix):] if message.startswith(prefix) else ': ' + message}") from None
+    return text
 
 
 def _mapping(value: Any, where: str) -> dict:
@@ -472,7 +493,46 @@ def model_suggestion(name: str) -> str:
     hub = Path(os.environ.get("HF_HUB_CACHE") or Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface") / "hub")
     if hub.is_dir():
         cached = [p.name[len("models--"):].replace("--", "/") for p in hub.iterdir() if p.name.startswith("models--")]
-    return closest(name, [*KNOWN_MODELS, *cached])
+    return closest(name, [n for n in [*KNOWN_MODELS, *cached] if n != name])
+
+
+#: how long the check that the Hugging Face hub can be reached waits, seconds
+HUB_TIMEOUT = 3.0
+
+
+def hub_reachable(timeout: float = HUB_TIMEOUT) -> bool:
+    """Whether the Hugging Face hub (``HF_ENDPOINT``, default huggingface.co) answers a TCP
+    connection within ``timeout``; False when ``HF_HUB_OFFLINE`` is set."""
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    try:
+        with socket.create_connection((endpoint.hostname, endpoint.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def check_hub_name(name: str) -> None:
+    """A hub name that is neither in the local cache nor reachable fails now, in one line,
+    instead of after the hub client's retries."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # transformers brings it; without it the load below says what is missing
+        return
+    try:
+        cached = try_to_load_from_cache(name, "config.json")
+    except Exception:  # an invalid repository id: the load reports it
+        return
+    if isinstance(cached, str) or hub_reachable():
+        return
+    raise UserError(f"--model {name}: not a local folder, not in the Hugging Face cache, and the hub cannot be "
+                    f"reached (offline?){model_suggestion(name)}; give a local model folder, or leave --model "
+                    "out for the packaged MiniLM")
 
 
 def check_model(name: Optional[str]) -> None:
@@ -491,6 +551,7 @@ def check_model(name: Optional[str]) -> None:
         if looks_like_path(name):
             raise UserError(f"--model {name}: no such folder{model_suggestion(name)}; give a local model "
                             "folder or a Hugging Face name")
+        check_hub_name(name)
         return
     if not folder.is_dir():
         raise UserError(f"--model {name} is a file: give the model's folder (config.json, weights, tokenizer)")

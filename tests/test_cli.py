@@ -441,3 +441,35 @@ def test_bad_grids_are_refused_before_the_first_run(argv, needle, tmp_path, caps
     err = capsys.readouterr().err.strip()
     assert needle in err and len(err.splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_an_offline_hub_name_fails_at_once_in_one_line_and_never_suggests_itself(tmp_path, capsys, monkeypatch):
+    import time
+
+    import continual.config as config
+
+    monkeypatch.setattr(config, "hub_reachable", lambda timeout=3.0: False)
+    started = time.monotonic()
+    assert main(["--model", "bert-base-uncased", "--out", str(tmp_path / "out")]) == 2
+    assert time.monotonic() - started < 10  # no retries against an unreachable hub
+    err = capsys.readouterr().err.strip()
+    assert "not in the Hugging Face cache, and the hub cannot be reached" in err and len(err.splitlines()) == 1
+    assert "did you mean 'bert-base-uncased'" not in err
+    assert not (tmp_path / "out").exists()
+    monkeypatch.undo()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the hub's own offline switch: never even a connection
+    assert config.hub_reachable() is False
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("training:\n  epochs: two\n", "training.epochs expects an integer, got 'two'"),
+    ("strategies:\n  ewc:\n    lambda: lots\n", "strategies.ewc.lambda expects a float, got 'lots'"),
+    ("strategies:\n  ewc:\n    lambda: [1, 2]\n", "strategies.ewc.lambda must be a single value, got a list"),
+    ("strategies:\n  ewc:\n    lambda: -1\n", "strategies.ewc.lambda must be at least 0"),
+])
+def test_a_wrong_value_in_a_config_file_names_the_file_and_the_key(text, needle, tmp_path, capsys):
+    path = tmp_path / "study.yaml"
+    path.write_text(text)
+    assert main(["--config", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: config file {path}: ") and needle in err and "--set" not in err
