@@ -85,6 +85,7 @@ class StreamConfig:
     scenario: Optional[str] = option(None, "scenario over --data", choices=("class", "domain", "task"))
     name: Optional[str] = option(None, "stream name in results; default <data stem>-<scenario>")
     label_names: Optional[str] = option(None, "CSV or JSON file mapping label values to readable names")
+    encoding: str = option("utf-8", "text encoding of --data CSV, TSV and JSON files (latin-1, cp1252, ...)")
     domain_order: Order = option(None, "domain values in experience order; default: sorted", flag=None)
     task_order: Order = option(None, "task values in experience order; default: sorted, or the files' order", flag=None)
     shots: Optional[int] = option(None, "few-shot: keep K training examples per class in each experience")

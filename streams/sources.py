@@ -8,6 +8,7 @@ one-line message that names the file, column or row number, never the text itsel
 """
 from __future__ import annotations
 
+import contextvars
 import datetime
 import json
 import math
@@ -143,6 +144,7 @@ def load_source(
     group_col: Optional[str] = None,
     split_col: Optional[str] = None,
     label_names: Optional[str] = None,
+    encoding: str = "utf-8",
 ) -> SourceTable:
     """Read ``data`` (file, folder, ``a.csv,b.csv`` or Hugging Face dataset name) into a table.
 
@@ -151,7 +153,11 @@ def load_source(
     its name) or JSON (``{"value": "name"}``) file of readable class names.
     """
     columns = _Columns(text_col, label_col, domain_col, task_col, group_col, split_col)
-    pieces, name, card_fields = _read(data, label_col=label_col)
+    token = _ENCODING.set(encoding)
+    try:
+        pieces, name, card_fields = _read(data, label_col=label_col)
+    finally:
+        _ENCODING.reset(token)
     _check_columns(pieces, columns, name)
     raw = _Rows.of(pieces, columns)
     keep, dropped, kinds = _labelled_rows(raw, columns, name)
@@ -326,6 +332,10 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]+", "-", name).strip("-") or "data"
 
 
+#: the text encoding of the files being read (load_source's ``encoding``)
+_ENCODING: contextvars.ContextVar[str] = contextvars.ContextVar("encoding", default="utf-8")
+
+
 def _read_file(path: Path):
     import pandas as pd
 
@@ -333,17 +343,23 @@ def _read_file(path: Path):
     if kind is None:
         raise DataError(f"cannot read {path.name}: its extension is not {FORMAT_NAMES}; "
                         "convert it or rename it to its format")
+    encoding = _ENCODING.get()
     try:
         if kind in ("csv", "tsv"):
-            return pd.read_csv(path, sep="," if kind == "csv" else "\t")
+            return pd.read_csv(path, sep="," if kind == "csv" else "\t", encoding=encoding)
         if kind == "parquet":
             return pd.read_parquet(path)
         if kind == "jsonl":
-            return pd.read_json(path, lines=True, dtype=False, convert_dates=False)
+            return pd.read_json(path, lines=True, dtype=False, convert_dates=False, encoding=encoding)
         try:
-            return pd.read_json(path, dtype=False, convert_dates=False)
+            return pd.read_json(path, dtype=False, convert_dates=False, encoding=encoding)
         except ValueError:
-            return pd.read_json(path, lines=True, dtype=False, convert_dates=False)
+            return pd.read_json(path, lines=True, dtype=False, convert_dates=False, encoding=encoding)
+    except UnicodeDecodeError as error:
+        raise DataError(f"cannot read {path.name}: it is not {encoding} text (byte 0x{error.object[error.start]:02x} "
+                        f"at byte {error.start}); give its encoding with --encoding (latin-1, cp1252, ...)") from None
+    except LookupError:
+        raise DataError(f"--encoding {encoding} is not a text encoding Python knows: use utf-8, latin-1, cp1252, ...") from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{path.name} is empty: give a file with a header row and one example per "
                         "row") from None

@@ -251,3 +251,18 @@ def test_no_label_at_all(tmp_path):
     with pytest.raises(DataError) as caught:
         load_source(str(tmp_path / "notes.csv"), text_col="note", label_col="code")
     assert "--label-col" in assert_clean_error(caught.value, frame)
+
+
+def test_a_file_in_another_encoding_is_refused_with_the_flag_that_reads_it(tmp_path):
+    from streams import DataError, load_source
+
+    path = tmp_path / "notes.csv"
+    rows = ["text,label"] + [f"douleur thoracique caf\u00e9 {i},chest" for i in range(4)] + \
+        [f"fi\u00e8vre et toux {i},fever" for i in range(4)]
+    path.write_bytes("\n".join(rows).encode("latin-1"))
+    with pytest.raises(DataError, match=r"it is not utf-8 text .*give its encoding with --encoding"):
+        load_source(str(path), text_col="text", label_col="label")
+    table = load_source(str(path), text_col="text", label_col="label", encoding="latin-1")
+    assert "douleur thoracique caf\u00e9 0" in table.texts and "fi\u00e8vre et toux 0" in table.texts
+    with pytest.raises(DataError, match="--encoding klingon is not a text encoding"):
+        load_source(str(path), text_col="text", label_col="label", encoding="klingon")

@@ -38,7 +38,7 @@ def load_stream(config: ExperimentConfig):
                 table = load_source(sc.data, text_col=sc.text_col, label_col=sc.label_col,
                                     domain_col=sc.domain_col, task_col=sc.task_col,
                                     group_col=sc.group_col, split_col=sc.split_col,
-                                    label_names=sc.label_names)
+                                    label_names=sc.label_names, encoding=sc.encoding)
                 stream = build_stream(table, scenario=sc.scenario, seed=config.seed, n_experiences=sc.experiences,
                                       train_per_class=sc.train_per_class, test_per_class=sc.test_per_class,
                                       val_per_class=sc.val_per_class, shots=sc.shots, class_order=sc.class_order,
