@@ -473,3 +473,13 @@ def test_a_wrong_value_in_a_config_file_names_the_file_and_the_key(text, needle,
     assert main(["--config", str(path), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: config file {path}: ") and needle in err and "--set" not in err
+
+
+def test_without_a_terminal_a_run_logs_a_line_per_experience_not_progress_frames(tmp_path, tiny_model_dir, capsys):
+    argv = ["--strategy", "naive", "--model", tiny_model_dir, "--experiences", "2", "--train-per-class", "2",
+            "--test-per-class", "1", "--out", str(tmp_path), "--no-cache"]  # progress asked for; stderr is a pipe here
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err and "it/s" not in err and "batch/s" not in err
+    assert [line.split(":")[0].strip() for line in err.splitlines() if "trained in" in line] == \
+        ["experience 0", "experience 1"]

@@ -3,6 +3,8 @@ the optimizer, and a progress plugin."""
 from __future__ import annotations
 
 import random
+import sys
+import time
 
 import numpy as np
 import torch
@@ -89,12 +91,28 @@ def text_template(base: type, seed: int) -> type:
 
 
 class Progress(SupervisedPlugin):
-    """tqdm bars over training iterations (per experience) and evaluated experiences."""
+    """tqdm bars over training iterations (per experience) and evaluated experiences, on a
+    terminal only: where stderr goes to a file, a batch job's log or a Ray worker, bars would
+    fill it with carriage-return frames, so a line per experience is logged instead
+    (``after_training_exp``)."""
 
     def __init__(self, enabled: bool):
         super().__init__()
-        self.enabled = enabled
+        self.enabled = enabled and sys.stderr.isatty()
+        self.lines = enabled and not self.enabled
         self.bar = None
+        self._started = 0.0
+        self._loss = None
+
+    def before_training_exp(self, strategy, **kwargs):
+        self._started = time.perf_counter()
+
+    def after_training_exp(self, strategy, **kwargs):
+        if self.lines:
+            exp = strategy.experience.current_experience
+            loss = "" if self._loss is None else f", last loss {self._loss:.3f}"
+            print(f"   experience {exp}: trained in {time.perf_counter() - self._started:.1f} s{loss}",
+                  file=sys.stderr, flush=True)
 
     def _open(self, strategy, phase: str) -> None:
         exp = strategy.experience.current_experience
@@ -106,10 +124,13 @@ class Progress(SupervisedPlugin):
 
     def after_training_iteration(self, strategy, **kwargs):
         self.bar.update(1)
-        self.bar.set_postfix(loss=f"{strategy.loss.item():.3f}", refresh=False)
+        if self.enabled:
+            self.bar.set_postfix(loss=f"{strategy.loss.item():.3f}", refresh=False)
 
     def after_training_epoch(self, strategy, **kwargs):
         self.bar.close()
+        if self.lines:
+            self._loss = float(strategy.loss.item())
 
     def before_eval_exp(self, strategy, **kwargs):
         self._open(strategy, "eval")
