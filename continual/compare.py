@@ -31,16 +31,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric-variant", action="store_true",
                    help="add columns for other published definitions of forgetting (Avalanche) "
                    "and BWT (Díaz-Rodríguez et al. 2018)")
+    p.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
+                   help="only runs with this setting or field (strategy=ewc, model.model=Bio_ClinicalBERT, "
+                   "ewc.lambda=10000, seed=0); repeatable, all must hold")
+    p.add_argument("--group-by", default=None, metavar="KEY[,KEY...]",
+                   help="rows differ only in these settings (e.g. model.model); runs that differ in "
+                   "others are pooled (default: every setting that changes results)")
     return p
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     def body() -> int:
         args = build_parser().parse_args(argv)
-        table = compare(args.dirs, args.out, args.metric_variant)
+        group_by = [k.strip() for k in args.group_by.split(",") if k.strip()] if args.group_by else None
+        table = compare(args.dirs, args.out, args.metric_variant, filters=args.filter, group_by=group_by)
         print(to_terminal(table, table_columns(args.metric_variant)))
         out = Path(args.out) if args.out else Path(args.dirs[0])
-        print(f"wrote comparison.md, comparison.csv, comparison.tex and the plots into {out}", file=sys.stderr)
+        print(f"wrote comparison.md, comparison.csv, comparison.tex, runs.csv and the plots into {out}", file=sys.stderr)
         return 0
 
     return exit_code(body)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from continual import UserError
 from continual.compare import compare, main
 from continual.evaluation import metrics as M
 from continual.evaluation.metrics import avalanche_forgetting, diaz_rodriguez_bwt
@@ -335,12 +336,12 @@ def test_t_critical_precise_values_and_limit():
 def test_duplicate_runs_counted_once_and_order_from_folder(tmp_path, capsys):
     root = tmp_path / "results"
     write_runs(root / "old", RUNS[:2])
-    write_runs(root / "new", RUNS[:1])  # the same stream, strategy, seed and order again
+    write_runs(root / "new", RUNS[:1])  # the same stream, strategy, configuration, seed and order again
     write_runs(root / "new", [("naive", "seed-0-order-2", *RUNS[0][2:])])  # no "order" key: from the folder
     table = compare(root, plots=False)
     assert table["n"].tolist() == [3] and table["orders"].tolist() == ["0 2"]
     err = capsys.readouterr().err
-    assert "same stream, strategy, seed and order" in err and len(err.strip().splitlines()) == 1
+    assert "same stream, strategy, configuration, seed and order" in err and len(err.strip().splitlines()) == 1
 
 
 # Paired differences to naive and reference rows: naive and three contenders over seeds 0-2, and
@@ -466,3 +467,53 @@ def test_paired_difference_helper_by_hand():
     assert paired_difference({(0, 0): 0.5}, {(0, 0): 0.1}) == pytest.approx(
         {"mean": 0.4, "ci95": None, "n": 1, "includes_zero": None})
     assert paired_difference({}, baseline)["n"] == 0
+
+
+def _configured_run(root: Path, strategy: str, seed: int, params: dict, model=None, folder="seed"):
+    """A run folder with metrics.json and the config.json a run of these settings writes."""
+    from continual import ExperimentConfig, ModelConfig
+
+    run_dir = root / STREAM / strategy / f"{folder}-{seed}"
+    run_dir.mkdir(parents=True)
+    matrix = RUNS[seed % 3][2]
+    (run_dir / "metrics.json").write_text(json.dumps(metrics_dict(strategy, f"seed-{seed}", matrix, [1.0] * 3,
+                                                                   100.0, 10, {})))
+    config = ExperimentConfig(strategy=strategy, seed=seed, model=ModelConfig(model=model)).to_dict()
+    (run_dir / "config.json").write_text(json.dumps({"config": config, "strategy_hyperparameters": {strategy: params}}))
+    return run_dir
+
+
+def test_rows_follow_the_configuration_labelled_by_what_differs(tmp_path):
+    """Two lambda values of ewc are two rows, each named by its lambda; two seeds of one
+    configuration are one row of n=2; naive (one configuration) keeps its plain name; runs.csv
+    has one row per run with its settings."""
+    root = tmp_path / "results"
+    for seed in (0, 1):
+        _configured_run(root, "ewc", seed, {"lambda": 10000.0, "fisher_samples": 512})
+        _configured_run(root, "naive", seed, {})
+    _configured_run(root, "ewc", 2, {"lambda": 100.0, "fisher_samples": 512}, folder="weak")
+    table = compare(root, tmp_path / "out", plots=False).set_index("strategy")
+    assert set(table.index) == {"naive", "ewc (λ=1e4)", "ewc (λ=100)"}
+    assert table.loc["ewc (λ=1e4)", "n"] == 2 and table.loc["ewc (λ=100)", "n"] == 1
+    assert table.loc["ewc (λ=1e4)", "configuration"] == "λ=1e4"
+    assert table.loc["ewc (λ=1e4)", "ACC_vs_naive_n"] == 2  # paired with naive over seeds 0 and 1
+    runs = pd.read_csv(tmp_path / "out" / "runs.csv")
+    assert len(runs) == 5 and {"setting.ewc.lambda", "setting.training.lr", "ACC"} <= set(runs.columns)
+    assert sorted(runs.loc[runs["strategy"] == "ewc", "setting.ewc.lambda"]) == [100.0, 10000.0, 10000.0]
+    # --filter keeps one configuration; --group-by pools the lambda values into one row
+    only = compare(root, tmp_path / "filtered", plots=False, filters=["ewc.lambda=100"]).set_index("strategy")
+    assert list(only.index) == ["ewc"]  # alone, nothing tells it apart: its plain name
+    pooled = compare(root, tmp_path / "pooled", plots=False, group_by=["model.model"]).set_index("strategy")
+    assert set(pooled.index) == {"naive", "ewc"} and pooled.loc["ewc", "n"] == 3
+
+
+def test_a_model_comparison_labels_every_row_with_its_model(tmp_path):
+    root = tmp_path / "results"
+    for seed in (0, 1):
+        _configured_run(root, "naive", seed, {})
+        _configured_run(root, "naive", seed, {}, model="/models/Bio_ClinicalBERT", folder="clinical")
+    table = compare(root, tmp_path / "out", plots=False).set_index("strategy")
+    assert set(table.index) == {"naive (packaged MiniLM)", "naive (Bio_ClinicalBERT)"}
+    assert (table["n"] == 2).all()
+    with pytest.raises(UserError, match="no run has the setting 'temperature'"):
+        compare(root, tmp_path / "x", plots=False, filters=["temperature=2"])

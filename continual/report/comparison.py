@@ -30,7 +30,8 @@ PathLike = Union[str, os.PathLike]
 
 
 def compare(dirs: Union[PathLike, Sequence[PathLike]], out: Optional[PathLike] = None,
-            metric_variant: bool = False, *, plots: bool = True, warn: Warn = warn_on_stderr):
+            metric_variant: bool = False, *, plots: bool = True, warn: Warn = warn_on_stderr,
+            filters: Sequence[str] = (), group_by: Optional[Sequence[str]] = None):
     """Compare every run under ``dirs`` and write the tables (and plots) into ``out``.
 
     ``out`` defaults to the results folder when there is one. ``metric_variant`` adds columns
@@ -45,7 +46,7 @@ def compare(dirs: Union[PathLike, Sequence[PathLike]], out: Optional[PathLike] =
             raise UserError("several results folders given: say where to write with --out DIR")
         out = paths[0]
     out = Path(out)
-    runs = load_runs(paths, warn=warn)
+    runs = load_runs(paths, warn=warn, filters=filters, group_by=group_by)
     table = comparison_table(runs, metric_variant)
     groups = group_runs(runs)
     _warn_mixed_lengths(groups, warn)
@@ -72,3 +73,20 @@ def _write(out: Path, table, columns, sources: Sequence[Path], runs: Sequence[Ru
     atomic_write(out / "comparison.md", lambda h: h.write(to_markdown(table, columns, sources, runs)))
     atomic_write(out / "comparison.csv", lambda h: table.to_csv(h, index=False))
     atomic_write(out / "comparison.tex", lambda h: h.write(to_latex(table, columns)))
+    atomic_write(out / "runs.csv", lambda h: runs_table(runs, columns).to_csv(h, index=False))
+
+
+def runs_table(runs: Sequence[Run], columns):
+    """runs.csv: one row per run, its configuration's settings beside its metrics (long format:
+    ``pandas.read_csv("runs.csv")`` gives a frame to filter and plot)."""
+    import pandas as pd
+
+    rows = []
+    for run in runs:
+        row = {"stream": run.stream, "strategy": run.strategy, "row": run.row, "configuration": run.label,
+               "fingerprint": run.fingerprint, "seed": run.seed, "order": run.order,
+               "run_dir": str(run.path.parent)}
+        row.update({column.key: column.extract(run) for column in columns})
+        row.update({f"setting.{k}": (v if not isinstance(v, (list, dict)) else str(v)) for k, v in run.settings.items()})
+        rows.append(row)
+    return pd.DataFrame(rows)

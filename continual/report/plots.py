@@ -237,9 +237,11 @@ def plot_accuracy_matrices(groups: Groups, path: Path) -> Path:
 
 
 def experience_curves_filename(strategy: str) -> str:
-    """``experience_curves_<strategy>.png``; '+' is kept, as in the run folders (``replay+ewc``),
-    and anything outside letters, digits, '+', '.', '_' and '-' becomes '_'."""
-    return f"experience_curves_{re.sub(r'[^A-Za-z0-9+._-]', '_', strategy)}.png"
+    """``experience_curves_<row>.png``; '+' is kept, as in the run folders (``replay+ewc``), and
+    each run of characters outside letters, digits, '+', '.', '_' and '-' becomes one '_'
+    (``ewc (λ=1e4)``: ``experience_curves_ewc_lambda_1e4.png``)."""
+    name = re.sub(r"[^A-Za-z0-9+._-]+", "_", strategy.replace("λ", "lambda")).strip("_")
+    return f"experience_curves_{name}.png"
 
 
 def plot_experience_curves(groups: Groups, strategy: str, path: Path) -> Path:

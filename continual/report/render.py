@@ -36,7 +36,7 @@ def _cell_parts(row, column: Column) -> tuple[str, str]:
     mean, std, ci = (row[f"{column.key}_{f}"] for f in ("mean", "std", "ci95"))
     if _missing(mean):
         return "n/a", ""
-    if _missing(std):  # one run: the value alone (the n column says so), no std or interval
+    if _missing(std) or std == 0:  # one run, or the same value in every run: the value alone
         return format_value(mean, column.unit), ""
     main = f"{format_value(mean, column.unit)} ± {format_value(std, column.unit)}"
     if _missing(ci):
@@ -96,6 +96,19 @@ def _stream_title(rows) -> str:
     return f"{first['stream']} ({scenario}, {first['experiences']} experiences)"
 
 
+def _sources_phrase(sources: Sequence[Path]) -> str:
+    """The folders read: named when few, else their common folder and how many."""
+    if len(sources) <= 3:
+        return ", ".join(f"`{s}`" for s in sources)
+    import os
+
+    try:
+        common = os.path.commonpath([str(s) for s in sources])
+    except ValueError:
+        common = ""
+    return f"{len(sources)} folders" + (f" in `{common}`" if common else "")
+
+
 def _runs_phrase(runs: Sequence[Run]) -> str:
     streams = len({r.stream for r in runs})
     strategies = len({(r.stream, r.strategy) for r in runs})
@@ -135,8 +148,8 @@ def to_markdown(table, columns: Sequence[Column], sources: Sequence[Path], runs:
     """comparison.md: how to read the cells, one table per stream, then every column's definition."""
     lines = [
         "# Comparison of continual-learning strategies", "",
-        f"From {_runs_phrase(runs)} read from the metrics.json files under "
-        f"{', '.join(f'`{s}`' for s in sources)} (`python -m continual.compare`).", "",
+        f"From {_runs_phrase(runs)} read from the metrics.json files under {_sources_phrase(sources)} "
+        "(`python -m continual.compare`).", "",
         "Each cell: mean ± std (ddof=1) [95% confidence interval, Student t] over seeds and class "
         "orders; n = runs behind the row ((n=k) in a cell: only k of them have that value). "
         "**Bold**: best in its column among the stream's contenders (↑ higher is better, ↓ lower). "
@@ -145,7 +158,7 @@ def to_markdown(table, columns: Sequence[Column], sources: Sequence[Path], runs:
         f"Δ … vs {BASELINE}: the mean paired difference to {BASELINE} over the (seed, order) pairs "
         f"both have runs for [95% interval of a paired Student t; n/a under 2 pairs]; {NEAR_BASELINE}: "
         "the interval includes 0. "
-        "A cell from one run shows its value alone (no std or CI). "
+        "A cell from one run, or the same in every run, shows its value alone (no std or CI). "
         "n/a: not defined (forgetting and BWT mean nothing for joint and "
         "zero-shot; FWT is null in class-incremental runs; macro-F1 is absent from older runs). "
         "Accuracies are fractions in [0, 1].", "",

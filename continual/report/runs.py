@@ -10,13 +10,15 @@ import json
 import os
 import re
 import sys
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 
 from ..errors import UserError
+from .fingerprint import fingerprint_id, labels, matches, read_settings
 
 REFERENCE_DIR = "reference"
 RUN_FOLDER = re.compile(r"^seed-(?P<seed>-?\d+)(?:-order-(?P<order>\d+))?$")
@@ -26,12 +28,22 @@ Warn = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Run:
-    """One finished run as read from its metrics.json."""
+    """One finished run as read from its metrics.json, with its configuration's settings and
+    fingerprint (:mod:`.fingerprint`, from the config.json beside it) and its row label."""
 
     path: Path
     metrics: dict
     seed: Optional[int]
     order: int
+    settings: dict = field(default_factory=dict, compare=False)
+    fingerprint: str = ""
+    label: str = ""
+
+    @property
+    def row(self) -> str:
+        """The comparison row's name: the strategy, and its configuration's label where several
+        configurations are shown."""
+        return f"{self.strategy} ({self.label})" if self.label else self.strategy
 
     @property
     def stream(self) -> str:
@@ -106,16 +118,56 @@ def read_run(path: Path) -> Run:
     order = data.get("order")
     if order is None:  # a metrics.json without "order": the folder name says, else the given order 0
         order = int(folder["order"]) if folder and folder["order"] else 0
-    return Run(path=path, metrics=data, seed=seed, order=int(order))
+    settings = read_settings(path.parent)
+    return Run(path=path, metrics=data, seed=seed, order=int(order), settings=settings,
+               fingerprint=fingerprint_id(settings))
 
 
-def load_runs(dirs: Sequence[Path], warn: Warn = warn_on_stderr) -> list[Run]:
-    """Every readable run under ``dirs``; corrupt files and duplicate runs are skipped with a warning.
+def load_runs(dirs: Sequence[Path], warn: Warn = warn_on_stderr, *, filters: Sequence[str] = (),
+              group_by: Optional[Sequence[str]] = None) -> list[Run]:
+    """Every readable run under ``dirs`` that passes every ``KEY=VALUE`` of ``filters``, labelled
+    by what tells its configuration apart; corrupt files and duplicates (same stream, strategy,
+    configuration, seed and order) are skipped with a warning. ``group_by`` (setting names)
+    keeps only those settings in the fingerprint, so runs that differ in others share a row.
 
-    Raises :class:`~continual.errors.UserError` when there is no metrics.json, or none readable.
+    Raises :class:`~continual.errors.UserError` when there is no metrics.json, none readable,
+    or none left by the filters.
     """
+    runs = _read_all(dirs, warn)
+    for condition in filters:
+        verdicts = [matches(r.settings, {"strategy": r.strategy, "stream": r.stream, "seed": r.seed}, condition)
+                    for r in runs]
+        if all(v is None for v in verdicts):
+            raise UserError(f"--filter {condition}: no run has the setting {condition.partition('=')[0]!r}; "
+                            "use a setting of config.json (ewc.lambda, model.model, training.lr) or strategy, stream, seed")
+        runs = [r for r, v in zip(runs, verdicts) if v]
+        if not runs:
+            raise UserError(f"--filter {condition} leaves no run to compare")
+    if group_by is not None:
+        runs = [_regrouped(r, group_by) for r in runs]
+    return _deduplicated_and_labelled(runs, warn)
+
+
+def _regrouped(run: Run, keys: Sequence[str]) -> Run:
+    kept = {k: v for k, v in run.settings.items() if k in keys or k.rpartition(".")[2] in keys}
+    return dataclasses.replace(run, settings=kept, fingerprint=fingerprint_id(kept))
+
+
+def _deduplicated_and_labelled(runs: list[Run], warn: Warn) -> list[Run]:
+    kept, seen = [], {}
+    for run in runs:
+        key = (run.stream, run.strategy, run.fingerprint, run.seed, run.order)
+        if key in seen:
+            warn(f"skipping {run.path}: same stream, strategy, configuration, seed and order as {seen[key]}")
+            continue
+        seen[key] = run.path
+        kept.append(run)
+    names = labels({(r.stream, r.strategy, r.fingerprint): r.settings for r in kept})
+    return [dataclasses.replace(r, label=names[(r.stream, r.strategy, r.fingerprint)]) for r in kept]
+
+
+def _read_all(dirs: Sequence[Path], warn: Warn) -> list[Run]:
     runs: list[Run] = []
-    seen: dict[tuple, Path] = {}
     skipped_reference: list[Path] = []
     any_file = False
     for root in dirs:
@@ -128,11 +180,6 @@ def load_runs(dirs: Sequence[Path], warn: Warn = warn_on_stderr) -> list[Run]:
             except ValueError as err:
                 warn(f"skipping {path}: {err}")
                 continue
-            key = (run.stream, run.strategy, run.seed, run.order)
-            if key in seen:
-                warn(f"skipping {path}: same stream, strategy, seed and order as {seen[key]}")
-                continue
-            seen[key] = path
             runs.append(run)
     if not runs:
         raise UserError(_nothing_to_compare(dirs, any_file, skipped_reference))

@@ -158,12 +158,13 @@ def strategy_sort_key(strategy: str) -> tuple:
 
 
 def group_runs(runs: Sequence[Run]) -> dict[tuple[str, str], list[Run]]:
-    """Runs by (stream, strategy): streams by name, strategies naive first and joint last;
-    inside a group by (seed, order)."""
+    """Runs by (stream, row): a row is a strategy and one configuration of it (``Run.row``);
+    streams by name, strategies naive first and joint last, a strategy's configurations by
+    label; inside a group by (seed, order)."""
     groups: dict[tuple[str, str], list[Run]] = {}
     for run in runs:
-        groups.setdefault((run.stream, run.strategy), []).append(run)
-    ordered = sorted(groups, key=lambda k: (k[0], strategy_sort_key(k[1])))
+        groups.setdefault((run.stream, run.row), []).append(run)
+    ordered = sorted(groups, key=lambda k: (k[0], strategy_sort_key(groups[k][0].strategy), k[1]))
     return {k: sorted(groups[k], key=lambda r: (r.seed if r.seed is not None else -1, r.order))
             for k in ordered}
 
@@ -172,10 +173,12 @@ def _ids(values) -> str:
     return " ".join(str(v) for v in sorted({v for v in values if v is not None}))
 
 
-def _row(stream: str, strategy: str, group: Sequence[Run], columns: Sequence[Column]) -> dict:
+def _row(stream: str, name: str, group: Sequence[Run], columns: Sequence[Column]) -> dict:
     scenarios = sorted({str(r.metrics.get("scenario")) for r in group if r.metrics.get("scenario")})
     experiences = sorted({r.n_experiences for r in group})
-    row = {"stream": stream, "scenario": "/".join(scenarios) or None, "strategy": strategy,
+    strategy = group[0].strategy
+    row = {"stream": stream, "scenario": "/".join(scenarios) or None, "strategy": name,
+           "configuration": group[0].label, "fingerprint": group[0].fingerprint,
            "reference": is_reference_row(strategy), "experiences": "/".join(map(str, experiences)), "n": len(group),
            "seeds": _ids(r.seed for r in group), "orders": _ids(r.order for r in group)}
     for column in columns:
@@ -229,8 +232,9 @@ def _add_paired_differences(table, groups: dict[tuple[str, str], list[Run]]) -> 
     columns = {c.key: c for c in COLUMNS if c.key in PAIRED_KEYS}
     for key, column in columns.items():
         cells = []
-        for (stream, strategy), group in groups.items():
-            baseline = groups.get((stream, BASELINE))
+        for (stream, name), group in groups.items():
+            strategy = group[0].strategy
+            baseline = _baseline(groups, stream, group[0])
             applies = not (column.forgetting_like and strategy in NO_FORGETTING)
             if baseline is None or strategy == BASELINE or not applies:
                 cells.append({"mean": None, "ci95": None, "n": 0, "includes_zero": None})
@@ -238,6 +242,16 @@ def _add_paired_differences(table, groups: dict[tuple[str, str], list[Run]]) -> 
                 cells.append(paired_difference(_by_pair(group, column), _by_pair(baseline, column)))
         for field in ("mean", "ci95", "n", "includes_zero"):
             table[f"{key}_vs_naive_{field}"] = [cell[field] for cell in cells]
+
+
+def _baseline(groups: dict[tuple[str, str], list[Run]], stream: str, run: Run) -> Optional[list[Run]]:
+    """The naive runs a row is paired with: naive on the same stream with the same model and
+    stream settings (its configuration's context); None where there is no such naive row, or
+    several."""
+    context = {k: v for k, v in run.settings.items() if k.startswith(("model.", "stream."))}
+    candidates = [g for (s, _), g in groups.items() if s == stream and g[0].strategy == BASELINE
+                  and all(g[0].settings.get(k) == v for k, v in context.items())]
+    return candidates[0] if len(candidates) == 1 else None
 
 
 def comparison_table(runs: Sequence[Run], metric_variant: bool = False):
