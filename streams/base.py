@@ -127,6 +127,18 @@ class Stream:
     def n_classes(self) -> int:
         return len(self.class_names)
 
+    def experience_summaries(self) -> list[dict]:
+        """Each experience's ``summary()`` with ``class_names`` beside its class ids (a task's own
+        label names in the task scenario). Names, never texts."""
+        out = []
+        for e in self.experiences:
+            if e.label_names is not None:
+                names = [e.label_names[c] if 0 <= c < len(e.label_names) else str(c) for c in e.classes]
+            else:
+                names = [self.class_names[c] if 0 <= c < len(self.class_names) else str(c) for c in e.classes]
+            out.append({**e.summary(), "class_names": names})
+        return out
+
     def summary(self) -> dict:
         """Sizes and provenance, without any text."""
         return {
@@ -135,7 +147,7 @@ class Stream:
             "description": self.description,
             "n_classes": self.n_classes,
             "n_experiences": len(self.experiences),
-            "experiences": [e.summary() for e in self.experiences],
+            "experiences": self.experience_summaries(),
             "notes": list(self.notes),
             "extra": dict(self.extra),
             "card": self.card.to_dict(),

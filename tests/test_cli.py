@@ -483,3 +483,13 @@ def test_without_a_terminal_a_run_logs_a_line_per_experience_not_progress_frames
     assert "\r" not in err and "it/s" not in err and "batch/s" not in err
     assert [line.split(":")[0].strip() for line in err.splitlines() if "trained in" in line] == \
         ["experience 0", "experience 1"]
+
+
+def test_metrics_name_each_experiences_classes(tmp_path, tiny_model_dir):
+    argv = ["--strategy", "naive", "--model", tiny_model_dir, "--experiences", "2", "--train-per-class", "2",
+            "--test-per-class", "1", "--out", str(tmp_path), "--no-cache", "--no-progress"]
+    assert main(argv) == 0
+    metrics = json.loads((tmp_path / "icd10cm-chapters" / "naive" / "seed-0" / "metrics.json").read_text())
+    first = metrics["experiences"][0]
+    assert len(first["class_names"]) == len(first["classes"])
+    assert all(name.startswith("Chapter ") for e in metrics["experiences"] for name in e["class_names"])

@@ -287,6 +287,8 @@ def digest(stream) -> str:
     import json
 
     summary = {k: v for k, v in stream.summary().items() if k != "card"}
+    # the experiences' class names repeat stream.class_names (hashed below): left out of the summary
+    summary["experiences"] = [{k: v for k, v in e.items() if k != "class_names"} for e in summary["experiences"]]
     content = [summary, stream.class_names, stream.class_descriptions]
     for e in stream.experiences:
         content.append([e.train_texts, e.train_labels, e.val_texts, e.val_labels, e.test_texts,

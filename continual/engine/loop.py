@@ -346,7 +346,7 @@ def _metrics(run: Run, parts: Assembled, progress_state: RunProgress) -> dict:
     f1_by_step = [per_class.macro_f1(counts) for _, counts in steps]
     return {
         "stream": stream.name, "strategy": config.strategy, "seed": config.seed, "order": config.order,
-        "scenario": stream.scenario, "experiences": [e.summary() for e in stream.experiences],
+        "scenario": stream.scenario, "experiences": stream.experience_summaries(),
         "accuracy_matrix": progress_state.matrix, "initial_accuracy": progress_state.initial, **summary,
         "train_seconds": progress_state.train_seconds, "eval_seconds": progress_state.eval_seconds,
         "peak_rss_mb": progress_state.peak_rss_mb, "stored_bytes": progress_state.stored_bytes,

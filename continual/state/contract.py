@@ -29,6 +29,8 @@ REQUIRED_KEYS = ("stream", "strategy", "seed", "scenario", "experiences", "accur
                  "learning_accuracy", "per_experience", "train_seconds", "eval_seconds", "peak_rss_mb",
                  "trainable_parameters")
 EXPERIENCE_KEYS = {"id", "classes", "task", "n_train", "n_test"}
+#: what an experience entry may hold besides: its classes' names, beside their ids
+EXPERIENCE_OPTIONAL_KEYS = {"class_names"}
 #: What a run with per-class results holds beyond REQUIRED_KEYS and REQUIRED_FILES.
 PER_CLASS_KEYS = ("macro_f1_matrix", "macro_f1", "macro_f1_by_step", "notes", "score")
 PER_CLASS_FILES = ("per_class.csv", "confusion_matrix.csv", "confusion_matrix.png")
@@ -125,8 +127,12 @@ def _matrix_problems(m: dict) -> list[str]:
         return ["experiences is not a non-empty list"]
     t = len(experiences)
     problems = [f"experiences[{i}] keys are {sorted(e) if isinstance(e, dict) else e!r}, "
-                f"expected {sorted(EXPERIENCE_KEYS)}"
-                for i, e in enumerate(experiences) if not isinstance(e, dict) or set(e) != EXPERIENCE_KEYS]
+                f"expected {sorted(EXPERIENCE_KEYS)} (and optionally {sorted(EXPERIENCE_OPTIONAL_KEYS)})"
+                for i, e in enumerate(experiences)
+                if not isinstance(e, dict) or not EXPERIENCE_KEYS <= set(e) <= EXPERIENCE_KEYS | EXPERIENCE_OPTIONAL_KEYS]
+    problems += [f"experiences[{i}].class_names does not name its {len(e['classes'])} classes"
+                 for i, e in enumerate(experiences) if isinstance(e, dict) and "class_names" in e
+                 and (not isinstance(e["class_names"], list) or len(e["class_names"]) != len(e.get("classes") or []))]
     matrix = m.get("accuracy_matrix")
     if not _is_table(matrix, t, t):
         return problems + [f"accuracy_matrix is not {t}x{t} numbers"]
