@@ -17,9 +17,9 @@ _FISHER = (
 FISHER_SAMPLES = 512
 LAMBDA = 1e6
 LAMBDA_SOURCE = (
-    "a sweep (1e3..1e7) on icd10cm-chapters with Avalanche's minibatch Fisher and no 1/2 "
-    "(docs/strategies.md); the per-example Fisher is 2.0-2.3x that on the head and encoder layers, "
-    "so with the 1/2 this keeps about the swept strength there; not re-swept yet"
+    "validation of icd10cm-chapters, tuning seeds 10-11, grid 1e4, 1e5, 1e6, 1e7 "
+    "(results/reference/tuning/icd10cm-chapters/ewc/): 1e6 has the best validation ACC (0.399; "
+    "learning accuracy 0.50); 1e4 equals naive, 1e7 stops learning"
 )
 
 
