@@ -135,7 +135,7 @@ class _Rows:
 
 
 def load_source(
-    data: str,
+    data,
     *,
     text_col: str,
     label_col: str,
@@ -146,7 +146,8 @@ def load_source(
     label_names: Optional[str] = None,
     encoding: str = "utf-8",
 ) -> SourceTable:
-    """Read ``data`` (file, folder, ``a.csv,b.csv`` or Hugging Face dataset name) into a table.
+    """Read ``data`` (file, folder, ``a.csv,b.csv`` or Hugging Face dataset name; from Python
+    also a pandas DataFrame or a datasets Dataset) into a table.
 
     Rows with a blank text, or a missing label, domain or task, are dropped and counted in
     ``table.dropped``. ``label_names`` is a CSV (header row; first column the label value, second
@@ -284,8 +285,12 @@ def _class_names(label_values: list, pieces: list[_Piece], label_names: Optional
 # --- reading -------------------------------------------------------------------------------------
 
 
-def _read(data: str, *, label_col: str) -> tuple[list[_Piece], str, dict]:
-    """Pieces of the source, its name, and the card fields (source, version, licence, citation)."""
+def _read(data, *, label_col: str) -> tuple[list[_Piece], str, dict]:
+    """Pieces of the source, its name, and the card fields (source, version, licence, citation).
+    ``data`` is a path or name, or (from the Python API) a pandas DataFrame, a ``datasets``
+    Dataset or DatasetDict."""
+    if not isinstance(data, str):
+        return _read_object(data, label_col)
     path = Path(os.path.expanduser(data))
     if not path.exists() and "," in data:
         files = [Path(os.path.expanduser(p.strip())) for p in data.split(",") if p.strip()]
@@ -392,6 +397,25 @@ def _local_card(data: str, files: Sequence[Path]) -> dict:
     date = datetime.datetime.fromtimestamp(newest, datetime.timezone.utc).date().isoformat()
     return {"source": data, "version": f"file modified {date}", "licence": UNKNOWN_LICENCE,
             "citation": ""}
+
+
+def _read_object(data, label_col: str) -> tuple[list[_Piece], str, dict]:
+    """A table handed over in memory: a pandas DataFrame, or a datasets Dataset / DatasetDict."""
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        card = {"source": "a pandas DataFrame given to the Python API", "version": f"{len(data)} rows",
+                "licence": UNKNOWN_LICENCE, "citation": ""}
+        return [_Piece(data.copy(), "the DataFrame")], "dataframe", card
+    try:
+        import datasets
+    except ImportError:  # pragma: no cover - datasets is a dependency
+        datasets = None
+    if datasets is not None and isinstance(data, (datasets.Dataset, datasets.DatasetDict)):
+        pieces, card = _dataset_pieces(data, "a datasets object given to the Python API", label_col)
+        return pieces, "dataset", card
+    raise DataError(f"data of type {type(data).__name__} cannot be read: give a path, a Hugging Face dataset "
+                    "name, a pandas DataFrame or a datasets Dataset")
 
 
 def _read_saved_dataset(path: Path, data: str, label_col: str):

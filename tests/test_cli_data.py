@@ -75,3 +75,32 @@ def test_missing_file(tmp_path, tiny_model_dir, capsys):
 def test_early_stopping_needs_validation(capsys):
     assert main(["--early-stopping"]) == 2
     assert "--val-per-class" in capsys.readouterr().err
+
+
+def test_the_python_api_takes_a_dataframe_or_a_datasets_dataset(tmp_path, tiny_model_dir):
+    """run_experiment(config, data=...) reads a pandas DataFrame or a datasets Dataset with the
+    configuration's column names, and gives the same run as the same rows in a CSV file."""
+    import datasets
+    import pandas as pd
+
+    from continual import ExperimentConfig, ModelConfig, StreamConfig, TrainingConfig, run_experiment
+    from conftest import TINY_TRAINING, write_notes
+
+    csv_path = write_notes(tmp_path / "notes.csv")
+    frame = pd.read_csv(csv_path)
+
+    def config(data=None):
+        return ExperimentConfig(strategy="naive", seed=0, out=str(tmp_path / "out"),
+                                stream=StreamConfig(data=data, text_col="text", label_col="label", scenario="class",
+                                                    experiences=3, train_per_class=10, test_per_class=6,
+                                                    max_length=16, no_cache=True),
+                                model=ModelConfig(model=tiny_model_dir),
+                                training=TrainingConfig(device="cpu", **TINY_TRAINING))
+
+    from_file = run_experiment(config(str(csv_path)), progress=False, write=False).metrics
+    from_frame = run_experiment(config(), data=frame, progress=False, write=False).metrics
+    from_dataset = run_experiment(config(), data=datasets.Dataset.from_pandas(frame), progress=False,
+                                  write=False).metrics
+    for metrics in (from_frame, from_dataset):
+        assert metrics["accuracy_matrix"] == from_file["accuracy_matrix"]
+    assert from_frame["stream"].split("-")[0] == "dataframe" and from_dataset["stream"].split("-")[0] == "dataset"

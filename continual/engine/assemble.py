@@ -24,8 +24,9 @@ def resolve_device(name: str):
     return torch.device(name)
 
 
-def load_stream(config: ExperimentConfig):
-    """The configured stream: a built-in one, or ``--data`` arranged into ``--scenario``."""
+def load_stream(config: ExperimentConfig, data=None):
+    """The configured stream: a built-in one, or ``--data`` (or ``data``, a DataFrame or a
+    datasets Dataset handed over by the Python API) arranged into ``--scenario``."""
     import warnings as _warnings
 
     from streams import BUILTIN_STREAMS, DataError, build_stream, load_source, validation_view
@@ -34,8 +35,8 @@ def load_stream(config: ExperimentConfig):
     try:
         with _warnings.catch_warnings(record=True) as caught:
             _warnings.simplefilter("always", UserWarning)
-            if sc.data is not None:
-                table = load_source(sc.data, text_col=sc.text_col, label_col=sc.label_col,
+            if sc.data is not None or data is not None:
+                table = load_source(sc.data if data is None else data, text_col=sc.text_col, label_col=sc.label_col,
                                     domain_col=sc.domain_col, task_col=sc.task_col,
                                     group_col=sc.group_col, split_col=sc.split_col,
                                     label_names=sc.label_names, encoding=sc.encoding)

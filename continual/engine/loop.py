@@ -88,13 +88,15 @@ class Run:
         return len(self.stream.experiences)
 
 
-def run_experiment(config: ExperimentConfig, *, stream=None, progress: bool = True,
+def run_experiment(config: ExperimentConfig, *, stream=None, data=None, progress: bool = True,
                    write: bool = True, extra_plugins: Sequence = ()) -> RunResult:
     """Train one strategy through the stream and measure the accuracy matrix.
 
     The untrained model is evaluated once on every test experience (``initial_accuracy``, the b of
     forward transfer); after each training experience the model is evaluated on all of them.
-    ``stream`` replaces the configured stream (tests pass small synthetic ones);
+    ``stream`` replaces the configured stream (tests pass small synthetic ones); ``data`` (a
+    pandas DataFrame or a datasets Dataset) replaces ``--data``: its texts and labels are read
+    with the configuration's column names and scenario;
     ``extra_plugins`` join the strategy's Avalanche plugins (the benchmark times epochs with one).
 
     With ``write`` the run holds ``<run>/.lock`` while it works, saves ``<run>/checkpoint/`` after
@@ -113,7 +115,7 @@ def run_experiment(config: ExperimentConfig, *, stream=None, progress: bool = Tr
     device = resolve_device(config.training.device)
     reseed_global(config.seed, "run-start")
     if stream is None:
-        stream = load_stream(config)
+        stream = load_stream(config, data)
         if config.order:
             stream = reorder(config, stream)
     check_scenario(components, stream)
