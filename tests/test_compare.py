@@ -517,3 +517,43 @@ def test_a_model_comparison_labels_every_row_with_its_model(tmp_path):
     assert (table["n"] == 2).all()
     with pytest.raises(UserError, match="no run has the setting 'temperature'"):
         compare(root, tmp_path / "x", plots=False, filters=["temperature=2"])
+
+
+def test_report_html_is_one_self_contained_file_with_tables_figures_definitions_and_configurations(tmp_path):
+    from html.parser import HTMLParser
+
+    root = tmp_path / "results"
+    for seed in (0, 1):
+        _configured_run(root, "ewc", seed, {"lambda": 10000.0, "fisher_samples": 512})
+        _configured_run(root, "naive", seed, {})
+    compare(root, tmp_path / "out")
+    text = (tmp_path / "out" / "report.html").read_text()
+
+    class Structure(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tags, self.sources, self.rows_named = [], [], []
+            self._in_name = False
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            self.tags.append(tag)
+            if tag in ("img", "script", "link"):
+                self.sources.append(attrs.get("src") or attrs.get("href") or "")
+            self._in_name = tag == "td" and attrs.get("class") == "name"
+
+        def handle_data(self, data):
+            if self._in_name and data.strip():
+                self.rows_named.append(data.strip())
+                self._in_name = False
+
+    page = Structure()
+    page.feed(text)
+    assert "script" not in page.tags and "link" not in page.tags  # nothing to fetch, nothing to run
+    images = [s for s in page.sources]
+    assert len(images) >= 4 and all(s.startswith("data:image/png;base64,") for s in images)
+    assert page.tags.count("table") >= 3  # the comparison, and each configuration's settings
+    assert {"naive", "ewc"} <= set(page.rows_named)
+    assert "<h2>Definitions</h2>" in text and "forward transfer" in text
+    assert "<h2>Configurations</h2>" in text and "ewc.lambda" in text and "10000.0" in text
+    assert f"<h2>{STREAM}" in text

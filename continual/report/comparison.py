@@ -56,6 +56,10 @@ def compare(dirs: Union[PathLike, Sequence[PathLike]], out: Optional[PathLike] =
             from . import plots as plotting
 
             plotting.plot_comparison({k: [r.metrics for r in g] for k, g in groups.items()}, out)
+        from .html import to_html  # after the plots: it embeds them
+
+        html_text = to_html(table, table_columns(metric_variant), paths, runs, out)
+        atomic_write(out / "report.html", lambda h: h.write(html_text))
     except OSError as err:
         raise UserError(f"cannot write into {out} ({err.strerror or err}): give a writable folder with --out") from None
     return table
