@@ -341,18 +341,20 @@ STORED_LINEAR_BELOW = 0.01
 def plot_cost_frontier(groups: Groups, path: Path) -> Path:
     """Final accuracy against training time, peak memory, trainable parameters and the bytes a
     method keeps (buffers, importances, per-task modules): one point per strategy with ± std
-    error bars on both axes, labelled; one row of four panels per stream."""
+    error bars on both axes, labelled; four panels (two rows of two) per stream."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     pd, sns, Figure = _libs()
     styles = _styles(groups)
     streams = _streams(groups)
     with sns.axes_style("whitegrid"):
-        fig = Figure(figsize=(22.0, 4.8 * len(streams)), dpi=120)
+        # two panels a row, so that each stays readable at page width
+        fig = Figure(figsize=(12.0, 9.6 * len(streams)), dpi=120)
         FigureCanvasAgg(fig)  # a renderer to measure label boxes with
-        grid = fig.subplots(len(streams), len(COST_AXES), squeeze=False)
+        grid = fig.subplots(2 * len(streams), 2, squeeze=False)
         labels = []
-        for row, stream in zip(grid, streams):
+        for index, stream in enumerate(streams):
+            row = [*grid[2 * index], *grid[2 * index + 1]]
             points = {strategy: _cost_points(runs) for (s, strategy), runs in groups.items() if s == stream}
             for ax, (key, xlabel, title, log) in zip(row, COST_AXES):
                 shown = {s: p for s, p in points.items() if p["acc"][0] is not None and p[key][0] is not None}
