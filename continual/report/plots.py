@@ -26,6 +26,9 @@ from ..state.files import atomic_write
 
 Groups = Mapping[tuple, Sequence[dict]]
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
+#: one convention for experiences in every figure: their index from 0, as in the run folders,
+#: metrics.json and the accuracy matrices' rows and columns
+EXPERIENCE_AXIS = "after training experience"
 ACCURACY = "accuracy (top-1, fraction)"
 
 
@@ -97,9 +100,11 @@ def confusion_matrix_png(true_names: Sequence[str], predicted_names: Sequence[st
 
 
 def _save(fig, path: Path) -> Path:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", bbox_inches="tight")
-    atomic_write(path, lambda h: h.write(buffer.getvalue()), binary=True)
+    """The figure as PNG at ``path`` and as PDF beside it (vector, for a paper)."""
+    for target, kind in ((path, "png"), (path.with_suffix(".pdf"), "pdf")):
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=kind, bbox_inches="tight")
+        atomic_write(target, lambda h, data=buffer.getvalue(): h.write(data), binary=True)
     return path
 
 
@@ -115,14 +120,28 @@ def _strategies(groups: Groups) -> list[str]:
 DASHES = ["", (4, 2), (1, 1.5), (6, 2, 1, 2)]
 
 
+#: the reference points' look: greys, dotted, so that they read as context rather than contenders
+REFERENCE_GREYS = ("0.35", "0.55", "0.7")
+REFERENCE_DASHES = (1, 1.5)
+
+
 def _styles(groups: Groups) -> dict[str, tuple]:
-    """strategy -> (colour, marker, dashes): fixed across all figures, unique for up to 120
-    strategies. Past 10 strategies colours repeat, so lines of the next round are dashed."""
+    """row -> (colour, marker, dashes): fixed across all figures, unique for up to 120 rows.
+    Past 10 contenders colours repeat, so lines of the next round are dashed. Reference rows
+    (joint, cumulative, zero-shot) are drawn apart: grey and dotted, outside the palette."""
     import seaborn as sns
 
+    from strategies import is_reference_row
+
     palette = sns.color_palette("colorblind", 10)
-    return {s: (palette[k % 10], MARKERS[(k // 10 + k) % len(MARKERS)], DASHES[(k // 10) % len(DASHES)])
-            for k, s in enumerate(_strategies(groups))}
+    names = _strategies(groups)
+    reference = [n for n in names if is_reference_row(n.split(" (")[0])]
+    contenders = [n for n in names if n not in reference]
+    styles = {s: (palette[k % 10], MARKERS[(k // 10 + k) % len(MARKERS)], DASHES[(k // 10) % len(DASHES)])
+              for k, s in enumerate(contenders)}
+    styles.update({s: (REFERENCE_GREYS[k % len(REFERENCE_GREYS)], "X", REFERENCE_DASHES)
+                   for k, s in enumerate(reference)})
+    return styles
 
 
 def matrices(runs: Sequence[dict]) -> np.ndarray:
@@ -166,20 +185,19 @@ def plot_forgetting_curves(groups: Groups, path: Path) -> Path:
                     continue
                 for k, matrix in enumerate(matrices(runs)):
                     for i, value in enumerate(seen_accuracy_curve(matrix)):
-                        records.append({"strategy": strategy, "run": k, "experiences trained": i + 1,
-                                        "accuracy": value})
+                        records.append({"strategy": strategy, "run": k, EXPERIENCE_AXIS: i, "accuracy": value})
             data = pd.DataFrame(records)
             order = list(dict.fromkeys(data["strategy"]))
-            sns.lineplot(data=data, x="experiences trained", y="accuracy", hue="strategy",
+            sns.lineplot(data=data, x=EXPERIENCE_AXIS, y="accuracy", hue="strategy",
                          hue_order=order, style="strategy", style_order=order,
                          palette={s: styles[s][0] for s in order},
                          markers={s: styles[s][1] for s in order}, dashes={s: styles[s][2] for s in order},
                          errorbar="sd", err_kws={"alpha": 0.18}, ax=ax)
-            t = int(data["experiences trained"].max())
-            ax.set_xticks(range(1, t + 1))
-            ax.set_xlim(0.8, t + 0.2)
+            last = int(data[EXPERIENCE_AXIS].max())
+            ax.set_xticks(range(0, last + 1))
+            ax.set_xlim(-0.2, last + 0.2)
             ax.set_ylim(-0.02, 1.02)
-            ax.set_xlabel("experiences trained")
+            ax.set_xlabel(EXPERIENCE_AXIS)
             ax.set_ylabel(f"mean {ACCURACY}\non experiences seen so far")
             ax.set_title(f"Accuracy on seen experiences: {stream}")
             several = data.groupby("strategy")["run"].nunique().max() > 1
