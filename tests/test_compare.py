@@ -173,7 +173,7 @@ def _tex_rows(text: str) -> dict[str, list[str]]:
 
 @pytest.mark.parametrize("key, label, higher", [
     ("ACC", "ACC ↑", True), ("forgetting", "forgetting ↓", False), ("BWT", "BWT ↑", True),
-    ("train_time_s", "train time (s) ↓", False), ("trainable_params", "trainable params ↓", False),
+    ("train_time_s", "train_time_s ↓", False), ("trainable_params", "trainable_params ↓", False),
 ])
 def test_best_in_bold(compared, key, label, higher):
     table = compared["csv"]
@@ -203,14 +203,14 @@ def test_markdown_cells_and_na(compared):
     assert rows["replay+ewc"][header.index("ACC ↑")].replace("**", "") == f"{(0.80 + 0.75 + 0.83) / 3:.3f}"
     assert rows["replay+ewc"][header.index("FWT ↑")] == "n/a"
     assert rows["joint"][header.index("forgetting ↓")] == "n/a"
-    assert rows["replay"][header.index("macro-F1 ↑")].endswith("(n=1)")
+    assert rows["replay"][header.index("macro_F1 ↑")].endswith("(n=1)")
     assert rows["naive"][header.index("n")] == "3"
     assert "Díaz-Rodríguez" in (compared["out"] / "comparison.md").read_text()
 
 
 def test_terminal_table_printed(compared):
     stdout = compared["stdout"]
-    assert STREAM in stdout and "replay+ewc" in stdout and "forgetting (Avalanche)" in stdout
+    assert STREAM in stdout and "replay+ewc" in stdout and "forgetting_avalanche" in stdout
 
 
 def test_plots_written(compared):
@@ -557,3 +557,14 @@ def test_report_html_is_one_self_contained_file_with_tables_figures_definitions_
     assert "<h2>Definitions</h2>" in text and "forward transfer" in text
     assert "<h2>Configurations</h2>" in text and "ewc.lambda" in text and "10000.0" in text
     assert f"<h2>{STREAM}" in text
+
+
+def test_csv_and_markdown_name_the_columns_alike(compared):
+    """Every metric of the markdown header is a column stem of the CSV (<name>_mean, ...)."""
+    from continual.report.tables import table_columns
+
+    header, _ = _md_rows((compared["out"] / "comparison.md").read_text())
+    csv_stems = {c.rsplit("_", 1)[0] for c in compared["csv"].columns if c.endswith("_mean")}
+    for column in table_columns(True):
+        assert f"{column.key} {'↑' if column.higher_is_better else '↓'}" in header
+        assert column.key in csv_stems

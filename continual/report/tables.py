@@ -62,7 +62,8 @@ def describe(values: Sequence[Optional[float]]) -> dict:
 
 @dataclass(frozen=True)
 class Column:
-    """One metric column: its CSV stem, display label, which way is better, format and source."""
+    """One metric column: its name (the CSV stem, and the header of the markdown, LaTeX and
+    printed tables, so every file names it alike), which way is better, format and source."""
 
     key: str
     label: str
@@ -93,9 +94,9 @@ def _stored_mb(run: Run) -> Optional[float]:
 COLUMNS: tuple[Column, ...] = (
     Column("ACC", "ACC", True, "fraction", _key("average_accuracy"),
            "average accuracy after the last experience, mean_j R[T-1][j] (Lopez-Paz & Ranzato 2017)"),
-    Column("macro_F1", "macro-F1", True, "fraction", _key("macro_f1"),
+    Column("macro_F1", "macro_F1", True, "fraction", _key("macro_f1"),
            "macro-averaged F1 over all classes after the last experience"),
-    Column("AIA", "avg. incr. acc.", True, "fraction", _key("average_incremental_accuracy"),
+    Column("AIA", "AIA", True, "fraction", _key("average_incremental_accuracy"),
            "average incremental accuracy, mean_i mean_{j<=i} R[i][j] (Rebuffi et al. 2017)"),
     Column("forgetting", "forgetting", False, "fraction", _key("forgetting"),
            "mean_{j<T-1} (max_{i in j..T-2} R[i][j] - R[T-1][j]) (Chaudhry et al. 2018)",
@@ -106,27 +107,27 @@ COLUMNS: tuple[Column, ...] = (
     Column("FWT", "FWT", True, "fraction", _key("fwt"),
            "forward transfer, mean_{j>=1} (R[j-1][j] - b[j]) (Lopez-Paz & Ranzato 2017); n/a in "
            "class-incremental runs, where R[i][j>i] = 0 by construction"),
-    Column("LA", "learning acc.", True, "fraction", _key("learning_accuracy"),
+    Column("LA", "LA", True, "fraction", _key("learning_accuracy"),
            "learning accuracy, mean_j R[j][j] (Riemer et al. 2019)"),
-    Column("train_time_s", "train time (s)", False, "seconds", _train_seconds,
+    Column("train_time_s", "train_time_s", False, "seconds", _train_seconds,
            "wall-clock training time summed over experiences, seconds"),
-    Column("peak_memory_MB", "peak memory (MB)", False, "MB", _key("peak_rss_mb"),
+    Column("peak_memory_MB", "peak_memory_MB", False, "MB", _key("peak_rss_mb"),
            "peak resident memory of the run, MB"),
-    Column("trainable_params", "trainable params", False, "count", _key("trainable_parameters"),
+    Column("trainable_params", "trainable_params", False, "count", _key("trainable_parameters"),
            "number of trainable parameters"),
-    Column("stored_MB", "stored (MB)", False, "MB", _stored_mb,
+    Column("stored_MB", "stored_MB", False, "MB", _stored_mb,
            "what the method keeps after the last experience besides the model it trains (buffers, "
            "importances, teachers, per-task modules), MB"),
 )
 
 VARIANT_COLUMNS: dict[str, Column] = {  # inserted right after the column of the same name
     "forgetting": Column(
-        "forgetting_avalanche", "forgetting (Avalanche)", False, "fraction",
+        "forgetting_avalanche", "forgetting_avalanche", False, "fraction",
         lambda run: avalanche_forgetting(run.accuracy_matrix),
         "Avalanche's forgetting, mean_{j<T-1} (R[j][j] - R[T-1][j]) = -BWT (Lomonaco et al. 2021, "
         "avalanche/evaluation/metrics/forgetting_bwt.py)", forgetting_like=True),
     "BWT": Column(
-        "BWT_diaz_rodriguez", "BWT (Díaz-Rodríguez)", True, "fraction",
+        "BWT_diaz_rodriguez", "BWT_diaz_rodriguez", True, "fraction",
         lambda run: diaz_rodriguez_bwt(run.accuracy_matrix),
         "BWT over all pairs, sum_{i>=1} sum_{j<i} (R[i][j] - R[j][j]) / (T(T-1)/2) (Díaz-Rodríguez "
         "et al. 2018, \"Don't forget, there is more than forgetting\")", forgetting_like=True),
