@@ -9,6 +9,7 @@ keep inputs) and every Avalanche plugin sees one tensor per example.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -52,13 +53,29 @@ def fingerprint(texts: Sequence[str], tokenizer, max_length: int) -> str:
     return digest.hexdigest()[:32]
 
 
+@contextlib.contextmanager
+def _quiet_length_warning():
+    """Hold back transformers' "Token indices sequence length is longer than the specified
+    maximum" warning: texts are tokenized whole to count how many are cut, and the run says
+    that share itself ("x% of texts truncated at L tokens")."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
 def _tokenize(texts: Sequence[str], tokenizer, max_length: int):
     """A ``datasets.Dataset`` of token ids; a text longer than ``max_length`` keeps its first
     tokens and its last special token."""
     import datasets
 
     def encode(batch):
-        full = tokenizer(batch["text"], truncation=False, add_special_tokens=True)["input_ids"]
+        with _quiet_length_warning():  # the run reports its own truncated share instead
+            full = tokenizer(batch["text"], truncation=False, add_special_tokens=True)["input_ids"]
         cut = [ids if len(ids) <= max_length else ids[: max_length - 1] + [ids[-1]] for ids in full]
         return {"input_ids": cut, "truncated": [len(ids) > max_length for ids in full]}
 

@@ -93,3 +93,17 @@ def test_given_class_order_is_used():
     stream = build_stream(table, scenario="class", seed=0, n_experiences=3, train_per_class=5, test_per_class=2,
                           class_order=[5, 4, 3, 2, 1, 0])
     assert [e.classes for e in stream.experiences] == [[5, 4], [3, 2], [1, 0]]
+
+
+def test_long_texts_are_reported_once_by_the_run_not_by_the_tokenizer(tiny_model_dir, capfd):
+    """Tokenizing whole texts to count the truncated ones must not print transformers' warning
+    about sequences longer than the model's maximum (the run prints the truncated share)."""
+    from continual.model import load_encoder_and_tokenizer
+    from streams.tokenization import tokenize_texts
+
+    _, tokenizer = load_encoder_and_tokenizer(tiny_model_dir)
+    tokenizer.model_max_length = 8
+    texts = ["asthma wheeze " * 20, "rash"]
+    packed = tokenize_texts(texts, tokenizer, max_length=8, cache_dir=None)
+    assert "longer than the specified maximum" not in capfd.readouterr().err
+    assert packed.truncated_share == 0.5
