@@ -102,6 +102,10 @@ def test_a_bad_run_stops_the_dispatch_exits_2_and_keeps_finished_runs(tmp_path, 
     dispatched beside it, finishes and is written; ewc, not yet dispatched, never starts."""
     argv = cli_argv(write_notes(tmp_path / "notes.csv"), tiny_model_dir)
     argv[argv.index("--max-length") + 1] = "120"
+    # naive slowed down (4 epochs of batches of 2): it is still going when prompt-tuning's error
+    # arrives, so no slot frees before it and ewc is never dispatched
+    argv[argv.index("--epochs") + 1] = "4"
+    argv[argv.index("--batch-size") + 1] = "2"
     argv += ["--strategy", "prompt-tuning,naive,ewc", "--jobs", "2", "--cpus-per-run", "1", "--out", str(tmp_path / "out")]
     assert main(argv) == 2
     out, err = capsys.readouterr()
