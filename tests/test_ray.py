@@ -244,3 +244,12 @@ def test_ray_overhead_is_measured_and_the_comparison_commands_are_the_default_on
     lines = format_ray({"ray": {"overhead": overhead, "comparison": {"one_after_another": 900.0, "jobs_2": 600.0,
                                                                       "speedup": 1.5}}})
     assert any("speed-up 1.50" in line for line in lines)
+
+
+def test_cpus_per_run_one_after_another_leaves_the_callers_thread_count(tmp_path, tiny_model_dir, threads_kept):
+    torch.set_num_threads(2)
+    argv = [*cli_argv(write_notes(tmp_path / "notes.csv"), tiny_model_dir), "--strategy", "naive", "--cpus-per-run", "1",
+            "--out", str(tmp_path / "out")]
+    assert main(argv) == 0
+    assert json.loads((run_dir_of(tmp_path / "out", "naive") / "config.json").read_text())["torch_threads"] == 1
+    assert torch.get_num_threads() == 2

@@ -110,15 +110,19 @@ def _one_after_another(configs: list, options: ExecutorOptions, describe: Callab
 
     from .loop import run_experiment
 
+    before = torch.get_num_threads()
     if options.cpus_per_run is not None:
         torch.set_num_threads(max(1, int(options.cpus_per_run)))
     outcome = Outcome()
-    for config in configs:
-        print(f"== {describe(config)}", file=sys.stderr)
-        result = run_experiment(config, progress=progress)
-        if not result.skipped:
-            print(f"   wrote {result.run_dir}", file=sys.stderr)
-        outcome.results.append(result)
+    try:
+        for config in configs:
+            print(f"== {describe(config)}", file=sys.stderr)
+            result = run_experiment(config, progress=progress)
+            if not result.skipped:
+                print(f"   wrote {result.run_dir}", file=sys.stderr)
+            outcome.results.append(result)
+    finally:  # the caller's process keeps its own thread count (a library call, or a test suite)
+        torch.set_num_threads(before)
     return outcome
 
 
