@@ -8,6 +8,7 @@ package requires transformers 4.x). Each method's learning rate is its own train
 """
 from __future__ import annotations
 
+from .peft_strategies import LORA_PARAMS
 from .registry import PROVISIONAL, HyperParam, StrategyInputError, StrategyParts, register_strategy
 
 #: learning rates until the validation protocol (results/reference/tuning/make_tuning.sh) sets them
@@ -43,12 +44,9 @@ _IA3_PARAMS = [
     HyperParam("targets", "key,value,output.dense", "modules whose activations IA3 rescales",
                "Liu et al. 2022 (keys, values, the feed-forward activations): peft's mapping for BERT"),
 ]
+#: each experience's LoRA is configured as ``lora``'s (Wang et al. 2023 use r = 8 on W_q, W_v too)
 _OLORA_PARAMS = [
-    HyperParam("r", 8, "rank of each experience's LoRA", "Hu et al. 2022; Wang et al. 2023 (r = 8)", minimum=1),
-    HyperParam("alpha", 16, "LoRA scaling numerator (scale = alpha / r)", "peft examples: 2r", above=0),
-    HyperParam("dropout", 0.1, "dropout on the LoRA branches", "Hu et al. 2022", minimum=0, maximum=0.99),
-    HyperParam("targets", "query,value", "comma-separated module names that get adapters",
-               "Wang et al. 2023 (W_q, W_v)"),
+    *LORA_PARAMS,
     HyperParam("orth", 0.5, "weight lambda_1 of the orthogonality loss", "Wang et al. 2023 (lambda_1 = 0.5)", minimum=0),
     HyperParam("l2", 0.0, "weight lambda_2 of the new adapter's L2 loss", "Wang et al. 2023 (lambda_2 = 0)", minimum=0),
 ]

@@ -95,14 +95,6 @@ def attach_adapters(encoder: nn.Module, bottleneck: int, variant: str, activatio
 
 # --------------------------------------------------------------------------- peft methods
 
-def virtual_tokens(encoder: nn.Module) -> int:
-    """Positions a peft prompt or prefix takes before the text (0 for other methods)."""
-    config = getattr(encoder, "peft_config", {}).get("default") if hasattr(encoder, "peft_config") else None
-    if config is None or not getattr(config, "is_prompt_learning", False):
-        return 0
-    return int(config.num_virtual_tokens)
-
-
 def check_positions(encoder_config, virtual: int, max_length: Optional[int], method: str) -> None:
     """A prompt or prefix of ``virtual`` tokens and texts of ``max_length`` must fit the
     encoder's positions; a ValueError that says how far to shorten otherwise."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .registry import PROVISIONAL, HyperParam, StrategyParts, register_strategy
 
-_LORA_PARAMS = [
+LORA_PARAMS = [
     HyperParam("r", 8, "rank of the LoRA update", "Hu et al. 2022 (r = 8 on BERT-size models)", minimum=1),
     HyperParam("alpha", 16, "LoRA scaling numerator (scale = alpha / r)", "peft examples: 2r", above=0),
     HyperParam("dropout", 0.1, "dropout on the LoRA branch", "Hu et al. 2022", minimum=0, maximum=0.99),
@@ -67,7 +67,7 @@ def frozen(params, context) -> StrategyParts:
     paper="Hu et al. 2022, LoRA: Low-Rank Adaptation of Large Language Models, ICLR (via peft)",
     description="One LoRA adapter on the frozen encoder, trained through all experiences with "
     "the head.",
-    hyperparams=_LORA_PARAMS,
+    hyperparams=LORA_PARAMS,
     training_defaults=LORA_TRAINING,
 )
 def lora(params, context) -> StrategyParts:
@@ -87,7 +87,7 @@ def lora(params, context) -> StrategyParts:
     "AdapterFusion (Pfeiffer et al. 2021)",
     description="A frozen encoder with one LoRA adapter and one head per task; the task id picks "
     "them at test time, so learned tasks are never changed.",
-    hyperparams=_LORA_PARAMS,
+    hyperparams=LORA_PARAMS,
     scenarios=("task",),
     composable=False,
     training_defaults=LORA_TRAINING,

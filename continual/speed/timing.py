@@ -74,11 +74,6 @@ def _matmul_rates(device, dtype, n: int, repeats: int) -> list[float]:
     return [2 * n**3 * products / t / 1e9 for t in timings(device, repeats, several)]
 
 
-def matmul_gflops(device, dtype, n: int = 1024, repeats: int = 5) -> float:
-    """The best GFLOP/s of ``repeats`` timings of n x n products (one size; see :func:`matmul_peak`)."""
-    return max(_matmul_rates(device, dtype, n, repeats))
-
-
 def non_embedding_parameters(encoder) -> int:
     """Parameters outside the embeddings: the ones each token's forward and backward multiply by."""
     return sum(p.numel() for n, p in encoder.named_parameters() if "embeddings" not in n)
