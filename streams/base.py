@@ -11,6 +11,9 @@ from typing import Optional
 
 
 SCENARIOS = ("class", "domain", "task")
+#: What a stream's labels are: one class per text, a BIO tag per word, or a set of labels per text
+#: (docs/design.md, Task types).
+TASK_TYPES = ("single-label", "token", "multi-label")
 
 
 class DataError(ValueError):
@@ -65,6 +68,12 @@ class ExperienceData:
     scenario, where every task counts its labels from 0); otherwise it is None and the ids index
     the stream's ``class_names``. The validation split is held out of the training data and is
     never part of the test data.
+
+    Token and multi-label streams also give ``test_ids`` and ``val_ids``: one stream-wide id per
+    held-out example (its source row), so an example that sits in two experiences' test sets
+    has the same id in both and a pooled score counts it once; single-label streams leave them
+    None. In a token stream the texts are lists of words and the labels lists of tag ids
+    (:mod:`streams.tagging`); in a multi-label stream the labels are sorted lists of label ids.
     """
 
     id: int
@@ -77,6 +86,8 @@ class ExperienceData:
     val_texts: list[str] = field(default_factory=list)
     val_labels: list[int] = field(default_factory=list)
     label_names: Optional[list[str]] = None
+    test_ids: Optional[list[int]] = None
+    val_ids: Optional[list[int]] = None
 
     @property
     def n_train(self) -> int:
@@ -106,7 +117,8 @@ class Stream:
     """An ordered list of experiences, its scenario, its class names and its provenance card.
 
     ``extra`` holds facts about how the stream was made (counts of dropped duplicates, blank
-    texts, ...); it is JSON-serialisable and never holds text.
+    texts, ...); it is JSON-serialisable and never holds text. ``task_type`` is one of
+    :data:`TASK_TYPES`.
     """
 
     name: str
@@ -118,10 +130,13 @@ class Stream:
     class_descriptions: Optional[list[str]] = None
     notes: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+    task_type: str = "single-label"
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
             raise ValueError(f"scenario must be one of {SCENARIOS}, got {self.scenario!r}")
+        if self.task_type not in TASK_TYPES:
+            raise ValueError(f"task_type must be one of {TASK_TYPES}, got {self.task_type!r}")
 
     @property
     def n_classes(self) -> int:
@@ -140,10 +155,14 @@ class Stream:
         return out
 
     def summary(self) -> dict:
-        """Sizes and provenance, without any text."""
+        """Sizes and provenance, without any text. ``task_type`` is there for token and
+        multi-label streams; its absence means single-label, so the summaries of single-label
+        streams read as they always have."""
+        typed = {} if self.task_type == "single-label" else {"task_type": self.task_type}
         return {
             "name": self.name,
             "scenario": self.scenario,
+            **typed,
             "description": self.description,
             "n_classes": self.n_classes,
             "n_experiences": len(self.experiences),
@@ -169,11 +188,12 @@ def validation_view(stream: Stream) -> Stream:
         ExperienceData(id=e.id, classes=list(e.classes), task=e.task,
                        train_texts=list(e.train_texts), train_labels=list(e.train_labels),
                        test_texts=list(e.val_texts), test_labels=list(e.val_labels),
-                       label_names=None if e.label_names is None else list(e.label_names))
+                       label_names=None if e.label_names is None else list(e.label_names),
+                       test_ids=None if e.val_ids is None else list(e.val_ids))
         for e in stream.experiences
     ]
     return Stream(name=stream.name, scenario=stream.scenario, description=stream.description,
                   card=stream.card, class_names=list(stream.class_names), experiences=experiences,
                   class_descriptions=stream.class_descriptions,
                   notes=[*stream.notes, "scored on validation splits (a tuning run): no test text is used"],
-                  extra=dict(stream.extra))
+                  extra=dict(stream.extra), task_type=stream.task_type)
