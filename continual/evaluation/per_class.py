@@ -76,39 +76,43 @@ def per_class_scores(counts: Counts) -> dict[str, list]:
             "f1": _ratio(2 * tp, 2 * tp + fp + fn).tolist(), "support": support.tolist()}
 
 
-def macro_f1(counts: Counts) -> float:
-    """mean_c f1_c over the S seen classes of C (0.0 for no class)."""
-    f1 = per_class_scores(counts)["f1"]
+def macro_f1(counts: Counts, scorer=None) -> float:
+    """mean_c f1_c over the S seen classes of C (0.0 for no class). ``scorer`` reads other
+    counts than C (token and multi-label runs keep ``[tp, fp, fn]`` per class:
+    :func:`continual.evaluation.tagging.scores`)."""
+    f1 = (scorer or per_class_scores)(counts)["f1"]
     return float(np.mean(f1)) if f1 else 0.0
 
 
-def experience_f1(counts: Counts, classes: Sequence[int], experience_classes: Sequence[Sequence[int]]) -> list[float]:
+def experience_f1(counts: Counts, classes: Sequence[int], experience_classes: Sequence[Sequence[int]],
+                  scorer=None) -> list[float]:
     """One row of ``macro_f1_matrix``: for each experience j, mean_{c in classes of j} f1_c in C,
     where a class of j not among ``classes`` (not seen yet) counts 0; 0.0 for an experience
     without classes."""
-    f1 = dict(zip((int(c) for c in classes), per_class_scores(counts)["f1"]))
+    f1 = dict(zip((int(c) for c in classes), (scorer or per_class_scores)(counts)["f1"]))
     return [float(np.mean([f1.get(int(c), 0.0) for c in own])) if len(own) else 0.0 for own in experience_classes]
 
 
 def per_class_rows(classes_by_step: Sequence[Sequence[int]], counts_by_step: Sequence[Counts],
-                   names: Sequence[str]) -> list[list]:
+                   names: Sequence[str], scorer=None) -> list[list]:
     """per_class.csv's rows ``[after_experience, class_id, class_name, precision, recall, f1,
     support]``: one per class seen through each step, in the order of that step's classes."""
     rows = []
     for step, (classes, counts) in enumerate(zip(classes_by_step, counts_by_step)):
-        scores = per_class_scores(counts)
+        scores = (scorer or per_class_scores)(counts)
         for k, class_id in enumerate(classes):
             rows.append([step, int(class_id), names[class_id], scores["precision"][k], scores["recall"][k],
                          scores["f1"][k], scores["support"][k]])
     return rows
 
 
-def confusion_table(classes: Sequence[int], counts: Counts, names: Sequence[str]) -> tuple[list[str], list[list]]:
+def confusion_table(classes: Sequence[int], counts: Counts, names: Sequence[str],
+                    outside: str = "outside the seen classes") -> tuple[list[str], list[list]]:
     """confusion_matrix.csv's header and rows: true class names down, predicted class names
-    across, counts only; the column of predictions outside the seen classes only where it holds
-    any."""
+    across, counts only; the last column (predictions outside the seen classes, or for entities
+    those missed) only where it holds any."""
     labels = [names[c] for c in classes]
     extra = any(row[-1] for row in counts)
-    header = ["true \\ predicted", *labels, *(["outside the seen classes"] if extra else [])]
+    header = ["true \\ predicted", *labels, *([outside] if extra else [])]
     rows = [[label, *[int(v) for v in (row if extra else row[:-1])]] for label, row in zip(labels, counts)]
     return header, rows
