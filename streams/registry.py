@@ -9,29 +9,35 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable, Optional, Sequence
 
-from .base import Stream
+from .base import TASK_TYPES, DataError, Stream
 
 
 @dataclass(frozen=True)
 class StreamSpec:
-    """A registered stream: its name, scenario, description, default experiences and builder."""
+    """A registered stream: its name, scenario, description, default experiences, builder and
+    task type (one of :data:`streams.base.TASK_TYPES`)."""
 
     name: str
     scenario: str
     description: str
     default_experiences: int
     build: Callable[..., Stream]
+    task_type: str = "single-label"
 
 
 BUILTIN_STREAMS: dict[str, StreamSpec] = {}
 
 
-def register_stream(name: str, *, scenario: str, description: str, default_experiences: int):
+def register_stream(name: str, *, scenario: str, description: str, default_experiences: int,
+                    task_type: str = "single-label"):
     """Register the decorated builder under ``name``; a name registered twice is an error."""
     def decorator(build: Callable[..., Stream]) -> Callable[..., Stream]:
         if name in BUILTIN_STREAMS:
             raise ValueError(f"stream {name!r} is registered twice")
-        BUILTIN_STREAMS[name] = StreamSpec(name, scenario, description, default_experiences, build)
+        if task_type not in TASK_TYPES:
+            raise ValueError(f"stream {name!r}: task_type must be one of {TASK_TYPES}")
+        BUILTIN_STREAMS[name] = StreamSpec(name, scenario, description, default_experiences, build,
+                                           task_type)
         return build
 
     return decorator
@@ -127,6 +133,45 @@ def icd10cm_views(
                   train_per_class=train_per_class, test_per_class=test_per_class,
                   val_per_class=val_per_class, shots=shots, class_order=class_order, split_seed=split_seed,
                   domain_order=list(icd10cm.VIEWS))
+
+
+@register_stream(
+    "icd10cm-tags",
+    scenario="class",
+    task_type="token",
+    description="Class-incremental disease tagging (a BIO tag per word): the sentences are "
+    "synthetic clinical note templates, the entities in them real ICD-10-CM terms (leaf code "
+    "titles and inclusion terms); entity type = disease group (8: diabetes E08-E13, neoplasm "
+    "C00-D49, cerebrovascular I60-I69, heart disease I20-I5A, chronic lower respiratory J40-J4A, "
+    "kidney failure N17-N19, influenza and pneumonia J09-J18, liver disease K70-K77), 2 types "
+    "per experience; some sentences hold two entities, some none; capped per type (sentences).",
+    default_experiences=4,
+)
+def icd10cm_tags(
+    *,
+    seed: int,
+    n_experiences: Optional[int] = None,
+    train_per_class: int = 200,
+    test_per_class: int = 50,
+    class_order: Optional[Sequence] = None,
+    val_per_class: int = 0,
+    shots: Optional[int] = None,
+    split_seed: int = 0,
+) -> Stream:
+    from . import icd10cm_tags
+    from .task_builders import build_token_stream
+
+    if shots is not None:
+        raise DataError("--shots applies to single-label streams only: leave it out for icd10cm-tags")
+    spec = BUILTIN_STREAMS["icd10cm-tags"]
+    table, notes = icd10cm_tags.tag_table(spec.name, spec.description)
+    stream = build_token_stream(table, scenario=spec.scenario, seed=seed,
+                                n_experiences=n_experiences or spec.default_experiences,
+                                train_per_class=train_per_class, test_per_class=test_per_class,
+                                val_per_class=val_per_class, split_seed=split_seed,
+                                class_order=class_order, name=spec.name, description=spec.description)
+    stream.notes = notes + stream.notes
+    return stream
 
 
 def _build(spec: StreamSpec, table, notes: list[str], **options) -> Stream:
