@@ -9,6 +9,7 @@ sources are read as :func:`streams.sources.load_source` reads them; errors are o
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -100,7 +101,8 @@ def load_multilabel_source(
     dropped = {"blank_texts": keep.count(False)}
     optional, keep, dropped = _optional_columns(raw, pieces, columns, keep, dropped)
     rows = [i for i, k in enumerate(keep) if k]
-    sets = [_label_set(raw.labels[i], label_sep, feature_names[i], raw.where[i], label_col) for i in rows]
+    sets = _numbers_if_all([_label_set(raw.labels[i], label_sep, feature_names[i], raw.where[i], label_col)
+                            for i in rows])
     label_values = _sorted_values(sets, [raw.where[i] for i in rows], label_col)
     if not label_values:
         raise DataError(f"no text of {name} has a label (every label set in {label_col!r} is empty): "
@@ -172,6 +174,14 @@ def _written_list(text: str, where: tuple[str, int], column: str) -> list:
         raise DataError(f"label column {column!r} at row {row} of {file} starts with '[' but is "
                         "not a list: write it as [\"a\", \"b\"] or use --label-sep") from None
     return list(values) if isinstance(values, (list, tuple)) else [values]
+
+
+def _numbers_if_all(sets: list[list]) -> list[list]:
+    """Label strings as integers when every label is one ("10;2" splits into strings), so they
+    sort as numbers do, as a single-label column of numbers would."""
+    if all(isinstance(v, str) and re.fullmatch(r"-?\d+", v) for s in sets for v in s):
+        return [[int(v) for v in s] for s in sets]
+    return sets
 
 
 def _sorted_values(sets: list[list], where: list[tuple[str, int]], column: str) -> list:
