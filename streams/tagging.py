@@ -225,7 +225,7 @@ def load_token_source(
     """
     token = _ENCODING.set(encoding)
     try:
-        pieces, name, card_fields = _read_token_pieces(data)
+        pieces, name, card_fields = _read_token_pieces(data, label_col)
     finally:
         _ENCODING.reset(token)
     columns = _token_columns(pieces, text_col, label_col, name)
@@ -397,15 +397,16 @@ def _check_column(pieces: list[_Piece], column: str, flag: str) -> None:
 # --- reading -----------------------------------------------------------------------------------------
 
 
-def _read_token_pieces(data) -> tuple[list[_Piece], str, dict]:
-    """Pieces of the source, its name and its card fields."""
+def _read_token_pieces(data, label_col: Optional[str]) -> tuple[list[_Piece], str, dict]:
+    """Pieces of the source, its name and its card fields (``label_col`` names the tags column
+    whose ClassLabel names a datasets source gives)."""
     import pandas as pd
 
     if isinstance(data, pd.DataFrame):
         card = {"source": "a pandas DataFrame given to the Python API", "version": f"{len(data)} rows",
                 "licence": UNKNOWN_LICENCE, "citation": ""}
         return [_Piece(data.copy(), "the DataFrame")], "dataframe", card
-    found = read_dataset_source(data, label_col=None)
+    found = read_dataset_source(data, label_col=label_col)
     if found is not None:
         pieces, name, card = found
         return [_Piece(p.frame, p.where, split=p.split, tag_names=names) for p, names in pieces], name, card

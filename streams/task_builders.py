@@ -347,30 +347,34 @@ def make_task_experiences(examples: Examples, *, layout: TaskLayout,
         for side in ("train", "test"):
             if not members[side][e]:
                 raise DataError(_empty_message(examples, layout, e, side))
-        rows_of_e = [r for side in TaskSides._fields for r in members[side][e]]
-        present = sorted({k for r in rows_of_e for k in examples.classes[r]})
-        label_of = {side: (lambda r: examples.labels[r]) for side in TaskSides._fields}
-        label_names = None
+        present = sorted({k for side in TaskSides._fields for r in members[side][e] for k in examples.classes[r]})
+        label_names, classes = None, present
         if layout.scenario == "class":
-            own = set(layout.class_groups[e])
             classes = list(layout.class_groups[e])
-            label_of["train"] = lambda r: examples.kind.keep(examples.labels[r], own)
-        elif layout.scenario == "domain":
-            classes = present
-        else:
-            local = {k: i for i, k in enumerate(present)}
-            classes, label_names = list(range(len(present))), [examples.class_names[k] for k in present]
+        elif layout.scenario == "task":
+            label_names, classes = [examples.class_names[k] for k in present], list(range(len(present)))
             class_names.extend(f"{layout.names[e]}: {n}" for n in label_names)
-            label_of = {side: (lambda r, m=local: examples.kind.relabel(examples.labels[r], m))
-                        for side in TaskSides._fields}
+        label = _labeller(examples, layout, e, present)
         data = {}
         for side in TaskSides._fields:
             data[f"{side}_texts"] = [_copy(examples.texts[r]) for r in members[side][e]]
-            data[f"{side}_labels"] = [list(label_of[side](r)) for r in members[side][e]]
+            data[f"{side}_labels"] = [label(side, r) for r in members[side][e]]
         experiences.append(ExperienceData(
             id=e, classes=classes, task=e if layout.scenario == "task" else 0, label_names=label_names,
             test_ids=list(members["test"][e]), val_ids=list(members["val"][e]), **data))
     return experiences, class_names if layout.scenario == "task" else list(examples.class_names)
+
+
+def _labeller(examples: Examples, layout: TaskLayout, e: int, present: list[int]) -> Callable[[str, int], list]:
+    """The label of a row on a side of experience ``e``: the gold label, cut to the experience's
+    own classes in class-scenario training, in local ids in the task scenario."""
+    kind = examples.kind
+    if layout.scenario == "task":
+        local = {k: i for i, k in enumerate(present)}
+        return lambda side, r: list(kind.relabel(examples.labels[r], local))
+    own = set(layout.class_groups[e]) if layout.scenario == "class" else None
+    return lambda side, r: list(kind.keep(examples.labels[r], own) if own is not None and side == "train"
+                                else examples.labels[r])
 
 
 # --- helpers --------------------------------------------------------------------------------------

@@ -153,6 +153,8 @@ def test_datasets_sequence_class_label_tags(tmp_path):
     saved = load_token_source(str(tmp_path / "saved"))
     assert saved.name == "saved" and saved.tags == table.tags
     assert detect_task_type(both) == "token" and detect_task_type(train) == "token"
+    renamed = train.rename_columns({"tokens": "words", "ner_tags": "bio"})
+    assert load_token_source(renamed, text_col="words", label_col="bio").tags == table.tags[:2]
 
 
 def test_folder_of_train_and_test_files_and_file_list(tmp_path):
