@@ -417,3 +417,19 @@ def test_plan_windows():
     # an entity longer than a window is the one case that is cut, and it is counted
     windows, owner, cut = plan_windows([1] * 8, [0, 1, 2, 2, 2, 2, 2, 0], budget=3, stride=1)
     assert cut >= 1 and windows[-1][1] == 8 and owner == sorted(owner)
+
+
+def test_a_given_split_is_honoured_and_validation_is_held_out_of_training(tmp_path):
+    folder = tmp_path / "ner"
+    folder.mkdir()
+    train, test = tagged_sentences(200, seed=1), tagged_sentences(60, seed=2)
+    test.append(train[0])  # a training sentence again in the test file
+    write_conll(folder / "train.conll", train)
+    write_conll(folder / "test.conll", test)
+    table = load_token_source(str(folder))
+    stream = build(table, train_per_class=100, test_per_class=100, val_per_class=4)
+    test_side = {tuple(w) for w, _ in test} - {tuple(train[0][0])}
+    assert {tuple(w) for e in stream.experiences for w in e.test_texts} == test_side
+    train_side = {tuple(w) for e in stream.experiences for w in e.train_texts + e.val_texts}
+    assert train_side <= {tuple(w) for w, _ in train} and stream.extra["duplicates_dropped"] == 1
+    assert all(e.val_ids for e in stream.experiences)
