@@ -9,6 +9,7 @@ from . import naive, reference, replay, der, icarl, gem, ewc, importance, lwf  #
 from . import expanding_heads, multihead, peft_strategies, efficient, seq_star, zero_shot  # noqa: F401,I001
 from .registry import (
     STRATEGIES,
+    TASK_TYPES,
     HyperParam,
     StrategyContext,
     StrategyInputError,
@@ -21,10 +22,12 @@ from .registry import (
     register_strategy,
     resolve_params,
     resolve_training_defaults,
+    unsupported_task_type,
 )
 
 __all__ = [
     "STRATEGIES",
+    "TASK_TYPES",
     "HyperParam",
     "StrategyContext",
     "StrategyInputError",
@@ -37,4 +40,5 @@ __all__ = [
     "register_strategy",
     "resolve_params",
     "resolve_training_defaults",
+    "unsupported_task_type",
 ]

@@ -145,7 +145,7 @@ _METHODS = {
 for _name, (_paper, _what, _params, _training) in _METHODS.items():
     register_strategy(_name, family="PEFT", paper=_paper,
                       description=f"One module shared by all experiences: {_what}.", hyperparams=_params,
-                      training_defaults=_training)(_sequential(_name))
+                      training_defaults=_training, task_types=("single-label", "token"))(_sequential(_name))
     register_strategy(f"{_name}-per-task", family="PEFT", paper=_paper,
                       description=f"One module and one head per task, chosen by the task id: {_what}; learned "
                       "tasks never change.", hyperparams=_params, scenarios=("task",), composable=False,
@@ -163,6 +163,7 @@ for _name, (_paper, _what, _params, _training) in _METHODS.items():
     scenarios=("class", "domain"),
     composable=False,
     training_defaults=OLORA_TRAINING,
+    task_types=("single-label", "token"),
 )
 def o_lora(params, context) -> StrategyParts:
     def prepare(model):

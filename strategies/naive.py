@@ -1,5 +1,5 @@
 """Sequential fine-tuning: the lower bound every continual-learning method must beat."""
-from .registry import StrategyParts, register_strategy
+from .registry import TASK_TYPES, StrategyParts, register_strategy
 
 
 @register_strategy(
@@ -7,6 +7,7 @@ from .registry import StrategyParts, register_strategy
     family="baseline",
     paper="Sequential fine-tuning (the lower bound in e.g. Lopez-Paz & Ranzato 2017)",
     description="Fine-tune on each experience in turn with no protection against forgetting.",
+    task_types=TASK_TYPES,
 )
 def naive(params, context) -> StrategyParts:
     return StrategyParts(plugins=[])

@@ -69,6 +69,7 @@ def frozen(params, context) -> StrategyParts:
     "the head.",
     hyperparams=LORA_PARAMS,
     training_defaults=LORA_TRAINING,
+    task_types=("single-label", "token"),
 )
 def lora(params, context) -> StrategyParts:
     def prepare(model):

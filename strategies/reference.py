@@ -5,7 +5,7 @@ import functools
 import itertools
 from collections.abc import Iterable, Sequence
 
-from .registry import StrategyParts, register_strategy
+from .registry import TASK_TYPES, StrategyParts, register_strategy
 
 
 def joint_epochs(sizes: Sequence[int], epochs: int, batch_size: int) -> int:
@@ -66,6 +66,7 @@ def budgeted_joint_training() -> type:
     "many examples seen and optimizer steps as cumulative, or more); its accuracy matrix has T "
     "identical rows, and training time is reported once (first experience).",
     composable=False,
+    task_types=TASK_TYPES,
 )
 def joint(params, context) -> StrategyParts:
     return StrategyParts(template=budgeted_joint_training(), trains_once=True)
@@ -77,6 +78,7 @@ def joint(params, context) -> StrategyParts:
     paper="Cumulative retraining on all data seen so far (Avalanche Cumulative baseline)",
     description="At each experience, trains on the union of it and every earlier experience.",
     composable=False,
+    task_types=TASK_TYPES,
 )
 def cumulative(params, context) -> StrategyParts:
     from avalanche.training import Cumulative

@@ -14,6 +14,11 @@ from typing import Any, Callable, Collection, Optional, Sequence
 #: them best. "baseline": the simple sequential learners every method must beat; they compete.
 FAMILIES = ("reference", "baseline", "regularization", "replay", "distillation", "architecture", "PEFT")
 ALL_SCENARIOS = ("class", "domain", "task")
+#: What a stream asks its model to predict (streams.base.TASK_TYPES): one class per text, a BIO tag
+#: per word, or a set of labels per text.
+TASK_TYPES = ("single-label", "token", "multi-label")
+TASK_TYPE_NAMES = {"single-label": "single-label classification", "token": "token tagging",
+                   "multi-label": "multi-label classification"}
 #: Where a training default comes from until the validation protocol (docs/reproducibility.md)
 #: has chosen it.
 PROVISIONAL = "provisional: replaced by the validation protocol (docs/reproducibility.md)"
@@ -78,6 +83,9 @@ class StrategyContext:
     class_descriptions: Any = None
     #: the longest text in tokens (``--max-length``): methods that add positions check it
     max_length: Optional[int] = None
+    #: what the model predicts (:data:`TASK_TYPES`): the builder picks its loss and distillation
+    #: for it (``strategies.task_losses``)
+    task_type: str = "single-label"
 
 
 @dataclass
@@ -116,6 +124,8 @@ class StrategySpec:
     #: the training settings this strategy starts from, above TrainingConfig's defaults and
     #: below the config file, the flags and ``--set training.x=``
     training_defaults: tuple[TrainingDefault, ...] = ()
+    #: the task types (:data:`TASK_TYPES`) whose outputs this strategy knows how to train on
+    task_types: tuple[str, ...] = ("single-label",)
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.hyperparams}
@@ -139,14 +149,21 @@ def register_strategy(
     scenarios: Sequence[str] = ALL_SCENARIOS,
     composable: bool = True,
     training_defaults: dict[str, tuple[Any, str]] | None = None,
+    task_types: Sequence[str] = ("single-label",),
 ):
     """Register a builder ``(params, context) -> StrategyParts`` under ``name``.
 
     ``training_defaults`` maps a TrainingConfig field to ``(value, source)``: e.g. a head-only
     learning rate, ``{"lr": (1e-3, "Kumar et al. 2022")}``. Each needs its source.
+    ``task_types`` lists the task types the builder handles (it reads ``context.task_type``);
+    a run of any other is refused before training (:func:`unsupported_task_type`).
     """
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}")
+    unknown = [t for t in task_types if t not in TASK_TYPES]
+    if unknown or not task_types:
+        raise ValueError(f"strategy {name!r}: task types must be some of {', '.join(TASK_TYPES)}, "
+                         f"got {list(task_types)}")
     training = []
     for key, entry in (training_defaults or {}).items():
         if not (isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[1], str) and entry[1]):
@@ -158,7 +175,7 @@ def register_strategy(
             raise ValueError(f"strategy {name!r} is registered twice")
         STRATEGIES[name] = StrategySpec(
             name, family, paper, description, tuple(hyperparams), tuple(scenarios), build, composable,
-            tuple(training),
+            tuple(training), tuple(task_types),
         )
         return build
 
@@ -269,6 +286,31 @@ def resolve_training_defaults(name: str, given: Collection[str] = ()) -> dict[st
     return found
 
 
+def supporting(task_type: str) -> list[str]:
+    """The registered strategies that declare ``task_type``, in registry order."""
+    return [name for name, spec in STRATEGIES.items() if task_type in spec.task_types]
+
+
+def unsupported_task_type(strategy: str | Sequence[str], task_type: str) -> Optional[str]:
+    """Why ``strategy`` (a name, ``'replay+ewc'``, or its components) cannot train on a stream of
+    ``task_type``, in one line naming the strategies that can; None when every component
+    declares it (a composition supports the task types its components share)."""
+    parts = [p.strip() for p in strategy.split("+")] if isinstance(strategy, str) else list(strategy)
+    if task_type not in TASK_TYPES:
+        return f"unknown task type {task_type!r} (known: {', '.join(TASK_TYPES)})"
+    unknown = [p for p in parts if p not in STRATEGIES]
+    if unknown:
+        return f"unknown strategy {unknown[0]!r}{closest(unknown[0], STRATEGIES)}; see --list-strategies for the names"
+    lacking = [p for p in parts if task_type not in STRATEGIES[p].task_types]
+    if not lacking:
+        return None
+    named = ", ".join(repr(p) for p in lacking)
+    which = ("" if len(parts) == 1 else f": its component {named} does not" if len(lacking) == 1
+             else f": its components {named} do not")
+    return (f"strategy {'+'.join(parts)!r} does not support {TASK_TYPE_NAMES[task_type]} streams (task type "
+            f"{task_type!r}){which}; the strategies that do: {', '.join(supporting(task_type))}")
+
+
 def is_reference_row(name: str) -> bool:
     """Whether the strategy ``name`` (as a run records it) is a point of reference rather than a
     contender; names the registry does not know (an older run's) are contenders."""
@@ -277,7 +319,8 @@ def is_reference_row(name: str) -> bool:
 
 def describe(spec: StrategySpec) -> str:
     lines = [
-        f"{spec.name}  [{spec.family}]  scenarios: {', '.join(spec.scenarios)}"
+        f"{spec.name}  [{spec.family}]  scenarios: {', '.join(spec.scenarios)}  "
+        f"task types: {', '.join(spec.task_types)}"
         + ("" if spec.composable else "  (not composable with '+')"),
         f"    {spec.description}",
         f"    paper: {spec.paper}",

@@ -1,5 +1,5 @@
 """Experience replay with a fixed-size buffer (Avalanche's ReplayPlugin and storage policies)."""
-from .registry import HyperParam, StrategyParts, register_strategy
+from .registry import TASK_TYPES, HyperParam, StrategyParts, register_strategy
 
 POLICIES = ("experience-balanced", "class-balanced", "reservoir")
 
@@ -30,6 +30,10 @@ def make_buffer(policy: str, mem_size: int):
         HyperParam("policy", "experience-balanced", "which examples the buffer keeps",
                    "Avalanche ReplayPlugin default", choices=POLICIES),
     ],
+    # the buffers group examples by their Avalanche target (a class id, for a tagged sentence or a
+    # label set the class it was sampled for) and keep y as it is: a tag sequence [L] or a
+    # multi-hot row [K] replays as a class id does
+    task_types=TASK_TYPES,
 )
 def replay(params, context) -> StrategyParts:
     from .replay_plugin import BucketedReplayPlugin

@@ -155,19 +155,43 @@ def param_dict(saved, device=None) -> Optional[dict]:
 
 # --------------------------------------------------------------------------- datasets
 
+#: the value of a masked head unit (Avalanche's IncrementalClassifier)
+MASK_VALUE = -1000.0
+
+
+def _padded(logits: list) -> list:
+    """Batches of stored logits padded to the widest with the mask value (see :func:`collate_padded`)."""
+    width = max(part.shape[-1] for part in logits)
+    return [torch.nn.functional.pad(part, (0, width - part.shape[-1]), value=MASK_VALUE) for part in logits]
+
+
+def collate_padded(items):
+    """Buffer items collated as torch does, except that stored logits (a fourth column) of
+    different widths are first padded to the widest with the mask value: an example stored
+    while the head was narrower had those units masked (:func:`strategies.der.logit_targets`)."""
+    if len(items[0]) > 3 and len({item[3].shape[-1] for item in items}) > 1:
+        padded = _padded([item[3] for item in items])
+        items = [(*item[:3], logits, *item[4:]) for item, logits in zip(items, padded)]
+    return torch.utils.data.default_collate(items)
+
+
 def dataset_state(dataset) -> dict:
     """An Avalanche buffer dataset of (x, y, t[, logits]) items as stacked tensors."""
     n = len(dataset)
     if n == 0:
         return {"n": 0}
     columns = None
-    for batch in torch.utils.data.DataLoader(dataset, batch_size=512, shuffle=False):
+    for batch in torch.utils.data.DataLoader(dataset, batch_size=512, shuffle=False, collate_fn=collate_padded):
         if columns is None:
             columns = [[] for _ in batch]
         for column, value in zip(columns, batch):
             column.append(torch.as_tensor(value).cpu())
-    stacked = [torch.cat(c) for c in columns]
+    stacked = [torch.cat(c) for c in columns[:3]] + [torch.cat(_padded(c)) for c in columns[3:]]
     out = {"n": n, "x": stacked[0], "y": stacked[1], "t": stacked[2]}
+    if stacked[1].dim() > 1:
+        # a tag sequence or a label set: the Avalanche target (the class the example was
+        # sampled for, which class-balanced buffers group by) is not its y
+        out["targets"] = [int(t) for t in dataset.targets]
     if len(stacked) > 3:
         out["logits"] = stacked[3]
     return out
@@ -183,7 +207,7 @@ def dataset(saved: Optional[dict]):
     # constant task-label sequence with a listed one)
     result = _make_taskaware_classification_dataset(
         PackedTextDataset(saved["x"], saved["y"]), task_labels=tasks[0] if len(set(tasks)) == 1 else tasks,
-        targets=saved["y"].tolist(),
+        targets=saved["targets"] if "targets" in saved else saved["y"].tolist(),
     )
     if "logits" in saved:
         from avalanche.benchmarks.utils import make_avalanche_dataset
