@@ -14,6 +14,10 @@ _FISHER = (
     "F = mean over examples of (d log p(y|x) / d theta)**2, y the true label: the empirical Fisher, "
     "one squared gradient per example (eval mode), independent of the examples' order"
 )
+_FISHER_TASKS = (
+    "For token tagging log p(y|x) sums over the tagged words of the example, for multi-label it is "
+    "the Bernoulli log-likelihood of its label units."
+)
 FISHER_SAMPLES = 512
 LAMBDA = 1e6
 LAMBDA_SOURCE = (
@@ -29,17 +33,18 @@ LAMBDA_SOURCE = (
     paper="Kirkpatrick et al. 2017, Overcoming catastrophic forgetting in neural networks, PNAS",
     description="Penalty lambda/2 * sum_k sum F_k (theta - theta_k)**2 over past experiences k "
     f"(the 1/2 of the paper's eq. 3), theta_k the weights after experience k; {_FISHER}. Kept as "
-    "one merged penalty: memory does not grow with experiences.",
+    f"one merged penalty: memory does not grow with experiences. {_FISHER_TASKS}",
     hyperparams=[
         HyperParam("lambda", LAMBDA, _LAMBDA_HELP, LAMBDA_SOURCE, minimum=0),
         HyperParam("fisher_samples", FISHER_SAMPLES, _SAMPLES_HELP, _SAMPLES_SOURCE, minimum=0),
     ],
+    task_types=("single-label", "token", "multi-label"),
 )
 def ewc(params, context) -> StrategyParts:
     from .ewc_plugin import TextEWCPlugin
 
     plugin = TextEWCPlugin(ewc_lambda=params["lambda"], mode="separate",
-                           fisher_samples=params["fisher_samples"], seed=context.seed)
+                           fisher_samples=params["fisher_samples"], seed=context.seed, task_type=context.task_type)
     return StrategyParts(plugins=[plugin])
 
 

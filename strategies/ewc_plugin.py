@@ -13,7 +13,7 @@ from avalanche.training.plugins import EWCPlugin
 from avalanche.training.utils import ParamData
 
 from .importance_estimates import (
-    negative_log_likelihood,
+    negative_log_likelihood_of,
     per_example_importance,
     sample_positions,
 )
@@ -38,7 +38,9 @@ class TextEWCPlugin(EWCPlugin):
       (y the true label), at the weights that end the experience, model in eval mode (no
       dropout noise), over ``fisher_samples`` training examples drawn with the run seed's
       ``"importance-sample"`` generator (all of them when 0 or fewer):
-      :mod:`strategies.importance_estimates`. Sample and estimate do not depend on the order
+      :mod:`strategies.importance_estimates`. For a tagger, ``log p(y | x)`` sums over the tagged
+      positions of the example; for a multi-label head it is the Bernoulli log-likelihood of
+      its label units (``task_type``). Sample and estimate do not depend on the order
       in which the experience stores its examples. (Avalanche squares the gradient of each
       minibatch of consecutive examples instead, which depends on that order.)
     - The penalty is ``lambda / 2 * sum_k sum F_k (theta - theta_k)**2`` (Kirkpatrick et al.
@@ -51,10 +53,12 @@ class TextEWCPlugin(EWCPlugin):
       memory, after 2 or 10 experiences.
     """
 
-    def __init__(self, *args, fisher_samples: int = 0, seed: int = 0, **kwargs):
+    def __init__(self, *args, fisher_samples: int = 0, seed: int = 0, task_type: str = "single-label", **kwargs):
         super().__init__(*args, **kwargs)
         self.fisher_samples = fisher_samples
         self.run_seed = seed
+        # y of a tagger is its tag sequence, of a multi-label head its label set
+        self.negative_log_likelihood = negative_log_likelihood_of(task_type)
         self.sampled_experience = 0  # the experience whose importances are computed next
         # separate mode, after two or more experiences: their importances and anchors folded
         # into sums (see _fold), so memory does not grow with the number of experiences
@@ -168,7 +172,7 @@ class TextEWCPlugin(EWCPlugin):
         """The empirical Fisher of ``dataset`` (Avalanche's signature; criterion, optimizer and
         batch size are not used: the Fisher is that of the model's log-likelihood)."""
         positions = sample_positions(dataset, self.fisher_samples, self.run_seed, self.sampled_experience)
-        fisher = per_example_importance(model, [dataset[i] for i in positions], negative_log_likelihood,
+        fisher = per_example_importance(model, [dataset[i] for i in positions], self.negative_log_likelihood,
                                         "square", device)
         return {name: ParamData(name, init_tensor=value, device=value.device) for name, value in fisher.items()}
 

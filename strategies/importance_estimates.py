@@ -3,7 +3,9 @@ MAS and SI as plain functions on models and tensors.
 
 - EWC (Kirkpatrick et al. 2017) and online EWC (Schwarz et al. 2018): the empirical Fisher,
   ``F = mean over examples of (d log p(y | x) / d theta)**2`` with y the true label, one squared
-  gradient per example (:func:`per_example_importance` with :func:`negative_log_likelihood`).
+  gradient per example (:func:`per_example_importance` with :func:`negative_log_likelihood`;
+  for a tag sequence or a label set, y is the whole sequence or set:
+  :func:`negative_log_likelihood_of`).
 - MAS (Aljundi et al. 2018): ``Omega = mean over examples of |d ||f(x)||_2**2 / d theta|`` with
   f(x) the output vector (:func:`per_example_importance` with :func:`squared_output_norm`).
 - SI (Zenke, Poole & Ganguli 2017): the path integral ``omega += -g * delta`` over the
@@ -36,11 +38,19 @@ from avalanche.models.utils import avalanche_forward
 
 from streams.seeds import numpy_rng
 
+from .task_losses import multilabel_negative_log_likelihood, token_negative_log_likelihood
+
 # --------------------------------------------------------------------------- which examples
+
+def _label_key(y):
+    """A class id as an int; a tag sequence or a multi-hot row as the tuple of its values."""
+    y = torch.as_tensor(y)
+    return int(y) if y.dim() == 0 else tuple(y.reshape(-1).tolist())
+
 
 def _content_key(example) -> tuple:
     x, y, task = example[0], example[1], example[-1]
-    return (tuple(torch.as_tensor(x).reshape(-1).tolist()), int(y), int(task))
+    return (tuple(torch.as_tensor(x).reshape(-1).tolist()), _label_key(y), int(task))
 
 
 def sample_positions(dataset, n_samples: int, seed: int, experience: int) -> list[int]:
@@ -70,6 +80,18 @@ def negative_log_likelihood(output: torch.Tensor, target: torch.Tensor) -> torch
     """``sum over the batch of -log p(y | x)``, y the true label (EWC's empirical Fisher
     squares each example's gradient)."""
     return torch.nn.functional.cross_entropy(output, target, reduction="sum")
+
+
+def negative_log_likelihood_of(task_type: str) -> Callable:
+    """EWC's per-example loss for the outputs of ``task_type``: the true label's
+    ``-log p(y | x)`` of a class (:func:`negative_log_likelihood`), of a tag sequence (summed over
+    the tagged positions) or of a label set (Bernoulli over the label units):
+    :mod:`strategies.task_losses`."""
+    losses = {"single-label": negative_log_likelihood, "token": token_negative_log_likelihood,
+              "multi-label": multilabel_negative_log_likelihood}
+    if task_type not in losses:
+        raise ValueError(f"no log-likelihood for task type {task_type!r} (known: {', '.join(losses)})")
+    return losses[task_type]
 
 
 def squared_output_norm(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -139,7 +161,10 @@ def per_example_importance(model: torch.nn.Module, examples, loss: Callable, mag
 
 def _batch(examples, device):
     x = torch.stack([torch.as_tensor(e[0]) for e in examples]).to(device)
-    y = torch.as_tensor([int(e[1]) for e in examples], device=device)
+    if torch.as_tensor(examples[0][1]).dim() == 0:  # class ids
+        y = torch.as_tensor([int(e[1]) for e in examples], device=device)
+    else:  # tag sequences [L] or multi-hot rows [K]
+        y = torch.stack([torch.as_tensor(e[1]) for e in examples]).to(device)
     task = torch.as_tensor([int(e[-1]) for e in examples])
     return x, y, task
 
