@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+import torch
 from avalanche.training import LearningWithoutForgetting
 from avalanche.training.plugins import LwFPlugin
 
 from .state import ordered_set, teacher_state
+from .task_losses import multilabel_distillation, token_distillation, token_units
 
 
 class EvalTeacherLwF(LearningWithoutForgetting):
@@ -26,6 +28,40 @@ class EvalTeacherLwF(LearningWithoutForgetting):
             parameter.requires_grad_(False)
 
 
+class TokenLwF(EvalTeacherLwF):
+    """LwF for a tagger (ExtendNER, Monaikul et al. 2021): at every real token, the teacher's
+    softmax over the old units (O and the B and I units of the entity types learned so far)
+    distilled into the student's softmax over the same units
+    (:func:`strategies.task_losses.token_distillation`).
+
+    The classes Avalanche records per task are entity type ids (each sentence's target is a
+    type); the attention mask of the packed input says which positions are real. A tagger has
+    one head, so, as Avalanche's single-task LwF, only task 0's types are distilled.
+    """
+
+    def _lwf_penalty(self, out, x, curr_model):
+        if self.prev_model is None or 0 not in self.prev_classes_by_task:
+            return 0
+        with torch.no_grad():
+            teacher = self.prev_model(x)
+        units = token_units(self.prev_classes_by_task[0])
+        return token_distillation(out, teacher, x[:, 1], units, self.temperature)
+
+
+class MultiLabelLwF(EvalTeacherLwF):
+    """LwF for independent label units: the binary cross-entropy of the student's sigmoid outputs
+    of the old labels against the teacher's, both at temperature T
+    (:func:`strategies.task_losses.multilabel_distillation`); a softmax over labels that are not
+    exclusive would distil the wrong distribution."""
+
+    def _distillation_loss(self, out, prev_out, active_units):
+        return multilabel_distillation(out, prev_out, sorted(active_units), self.temperature)
+
+
+#: the LwF loss of each task type
+LWF_BY_TASK_TYPE = {"single-label": EvalTeacherLwF, "token": TokenLwF, "multi-label": MultiLabelLwF}
+
+
 def class_history(benchmark, finished: int) -> dict:
     """``prev_classes_by_task`` rebuilt with LearningWithoutForgetting.post_adapt's own set
     operations over the finished experiences (their iteration order is then the same)."""
@@ -39,11 +75,12 @@ def class_history(benchmark, finished: int) -> dict:
 
 
 class EvalTeacherLwFPlugin(LwFPlugin):
-    """Avalanche's LwFPlugin distilling from an :class:`EvalTeacherLwF`."""
+    """Avalanche's LwFPlugin distilling from an :class:`EvalTeacherLwF`, or the variant of the
+    task type (:data:`LWF_BY_TASK_TYPE`)."""
 
-    def __init__(self, alpha: float, temperature: float):
+    def __init__(self, alpha: float, temperature: float, task_type: str = "single-label"):
         super().__init__(alpha=alpha, temperature=temperature)
-        self.lwf = EvalTeacherLwF(alpha=alpha, temperature=temperature)
+        self.lwf = LWF_BY_TASK_TYPE[task_type](alpha=alpha, temperature=temperature)
 
     def state_dict(self, examples: bool = True) -> dict:
         """The experience count, the teacher and the classes it distils, per task."""
