@@ -17,7 +17,9 @@ def logit_targets(stored, current):
     "der",
     family="replay",
     paper="Buzzega et al. 2020, Dark Experience for General Continual Learning, NeurIPS (DER++)",
-    description="Replays buffered examples with both their labels and their stored logits.",
+    description="Replays buffered examples with both their labels and their stored logits. "
+    "Multi-label: the stored logits are the label units' [U], and the label losses (current and "
+    "replayed) are the binary cross-entropy of the label units.",
     hyperparams=[
         HyperParam("mem_size", 500, "examples kept in the buffer", "same budget as replay", minimum=1),
         HyperParam("alpha", 0.1, "weight of the logit (MSE) loss", "Buzzega et al. 2020", minimum=0),
@@ -25,12 +27,13 @@ def logit_targets(stored, current):
     ],
     scenarios=("class", "domain"),
     composable=False,
+    task_types=("single-label", "multi-label"),
 )
 def der(params, context) -> StrategyParts:
-    from .der_template import MaskedLogitsDER
+    from .der_template import MaskedLogitsDER, MultiLabelDER
 
     return StrategyParts(
-        template=MaskedLogitsDER,
+        template=MultiLabelDER if context.task_type == "multi-label" else MaskedLogitsDER,
         template_kwargs={"mem_size": params["mem_size"], "batch_size_mem": context.batch_size,
                          "alpha": params["alpha"], "beta": params["beta"]},
     )

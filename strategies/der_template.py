@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import torch
 from avalanche.training import DER
+from avalanche.training.templates import SupervisedTemplate
 from avalanche.training.utils import cycle
 
 from streams.batching import BucketBatchSampler, example_lengths
 
 from .der import logit_targets
-from .state import load_storage, storage_state
+from .state import collate_padded, load_storage, storage_state
+from .task_losses import der_loss
 
 
 def _without_grad(function, *args, **kwargs):
@@ -32,6 +34,8 @@ class MaskedLogitsDER(DER):
 
     #: its state includes stored training examples (left out with --no-buffer-checkpoint)
     holds_examples = True
+    #: how memory batches are collated (None: torch's default)
+    memory_collate = None
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -50,7 +54,8 @@ class MaskedLogitsDER(DER):
             generator = torch.Generator().manual_seed(int(torch.randint(2**31 - 1, (1,)).item()))
             sampler = BucketBatchSampler(example_lengths(buffer), self.batch_size_mem,
                                          generator=generator, drop_last=True)
-            self.replay_loader = cycle(torch.utils.data.DataLoader(buffer, batch_sampler=sampler))
+            self.replay_loader = cycle(torch.utils.data.DataLoader(buffer, batch_sampler=sampler,
+                                                                   collate_fn=self.memory_collate))
 
     def _after_forward(self, **kwargs):
         super()._after_forward(**kwargs)
@@ -63,3 +68,20 @@ class MaskedLogitsDER(DER):
 
     def load_state_dict(self, state: dict, context) -> None:
         load_storage(self.storage_policy, state["storage"], context)
+
+
+class MultiLabelDER(MaskedLogitsDER):
+    """DER++ for multi-label outputs: stored logits over the label units, and the binary
+    cross-entropy of the label units (the run's criterion) where Avalanche's DER hard-codes a
+    softmax cross-entropy in its own training loop. The template's loop runs instead, and the
+    criterion adds DER++'s terms while a memory batch is replayed
+    (:func:`strategies.task_losses.der_loss`)."""
+
+    training_epoch = SupervisedTemplate.training_epoch
+    memory_collate = staticmethod(collate_padded)
+
+    def criterion(self):
+        if not self.is_training or self.replay_loader is None:
+            return super().criterion()
+        return der_loss(self.mb_output, self.mb_y, self.batch_logits, self.batch_size_mem, self.alpha,
+                        self.beta, self._criterion)
