@@ -139,10 +139,10 @@ def confusion_labels(predicted_names: Sequence[str], score: Optional[str] = None
     key = score_named(score).key
     if key == "entity_f1":
         return {"x": "predicted entity type", "y": "gold entity type",
-                "colour": "share of the gold entity type's entities",
+                "colour": "share of the gold type's entities",
                 "counts": "counts of gold entities, by the type predicted for exactly their span"}
     if key == "micro_f1":
-        return {"x": "gold occurrences of the label: predicted or missed", "y": "gold label",
+        return {"x": "gold occurrences", "y": "gold label",
                 "colour": "share of the label's gold occurrences", "counts": "counts of gold label occurrences"}
     return {"x": "predicted class", "y": "true class", "colour": "share of the true class's test texts",
             "counts": "counts of test texts"}
@@ -156,6 +156,8 @@ def confusion_matrix_figure(true_names: Sequence[str], predicted_names: Sequence
     name what is counted (:func:`confusion_labels`: texts, gold entities, gold label
     occurrences). The figure grows with the number of classes and long names are shortened, so
     21 ICD-10 chapters read."""
+    import textwrap
+
     _, sns, Figure = _libs()
     words = confusion_labels(predicted_names, score)
 
@@ -173,13 +175,13 @@ def confusion_matrix_figure(true_names: Sequence[str], predicted_names: Sequence
         ax = fig.subplots()
         sns.heatmap(share, vmin=0, vmax=1, cmap="Blues", square=True, annot=table.astype(int) if n <= 40 else False,
                     fmt="d", annot_kws={"size": size}, linewidths=0.3, linecolor="white", ax=ax,
-                    cbar_kws={"label": words["colour"], "shrink": 0.7})
+                    cbar_kws={"label": textwrap.fill(words["colour"], 28), "shrink": 0.7 if n > 6 else 1.0})
         ax.set_xticks(np.arange(len(predicted_names)) + 0.5, [short(x) for x in predicted_names],
                       rotation=90, fontsize=size + 1)
         ax.set_yticks(np.arange(len(true_names)) + 0.5, [short(x) for x in true_names], rotation=0, fontsize=size + 1)
         ax.set_xlabel(words["x"])
         ax.set_ylabel(words["y"])
-        ax.set_title(f"{title}\n({words['counts']})", fontsize="medium")
+        ax.set_title(f"{title}\n" + textwrap.fill(f"({words['counts']})", 48), fontsize="medium")
     return fig
 
 
