@@ -12,6 +12,11 @@ Reads every ``metrics.json`` under the folders given (:mod:`.runs`), groups the 
 - ``forgetting_curves.png``, ``accuracy_matrices.png``, ``experience_curves_<strategy>.png`` and
   ``cost_frontier.png`` (:mod:`.plots`).
 
+Runs hold one of three scores in R[i][j] (metrics.json ``score``: top-1 accuracy, entity F1,
+micro-F1; :mod:`.scores`); every metric reads R alike. Streams are never pooled, and each
+stream's tables, panels and their labels name its score, so a comparison of a tagging stream
+beside a classification stream never shows an F1 as an accuracy.
+
 See docs/design.md, Results.
 """
 from __future__ import annotations
@@ -24,6 +29,7 @@ from ..errors import UserError
 from ..state.files import atomic_write
 from .render import to_latex, to_markdown
 from .runs import Run, Warn, as_result_dirs, load_runs, warn_on_stderr
+from .scores import score_of
 from .tables import comparison_table, group_runs, table_columns
 
 PathLike = Union[str, os.PathLike]
@@ -88,6 +94,7 @@ def runs_table(runs: Sequence[Run], columns):
     rows = []
     for run in runs:
         row = {"stream": run.stream, "strategy": run.strategy, "row": run.row, "configuration": run.label,
+               "score": score_of(run.metrics).key,
                "fingerprint": run.fingerprint, "seed": run.seed, "order": run.order,
                "run_dir": str(run.path.parent)}
         row.update({column.key: column.extract(run) for column in columns})

@@ -10,18 +10,22 @@ from typing import Sequence
 
 from .render import (
     PAIRED_COLUMNS,
-    _arrow,
     _blocks,
     _cell_parts,
     _diff_label,
     _diff_note,
     _diff_parts,
+    _header,
     _n_note,
     _runs_phrase,
     _sources_phrase,
     _stream_title,
+    rows_score,
+    scores_phrase,
+    table_scores,
 )
 from .runs import Run
+from .scores import MIXED, Score, matrix_definition
 from .tables import BASELINE, Column
 
 STYLE = """
@@ -39,15 +43,34 @@ figcaption { color: #555; font-size: 0.9em; }
 details { margin: 0.3em 0; } summary { cursor: pointer; }
 """
 
-#: figures in the order they are shown, with a caption each
+#: figures in the order they are shown, with a caption each; {score} and {Score} stand for the
+#: score R[i][j] holds (:func:`figure_captions`)
 FIGURES = (
-    ("forgetting_curves.png", "Average accuracy on the experiences seen so far, after each experience (bands: "
+    ("forgetting_curves.png", "Average {score} on the experiences seen so far, after each experience (bands: "
                               "± std over seeds)."),
-    ("accuracy_matrices.png", "Accuracy matrices R[i][j]: accuracy on experience j (columns) after training "
+    ("accuracy_matrices.png", "{Score} matrices R[i][j]: {score} on experience j (columns) after training "
                               "through experience i (rows)."),
-    ("cost_frontier.png", "Final accuracy against training time, peak memory, trainable parameters and "
+    ("cost_frontier.png", "Final {score} against training time, peak memory, trainable parameters and "
                           "stored bytes (upper left is best)."),
 )
+#: the caption of experience_curves_<row>.png
+EXPERIENCE_CURVES = "{Score} on each experience after each training step: {row}."
+
+
+def figure_captions(scores: Sequence[Score]) -> dict[str, str]:
+    """Each figure's caption, naming the one score every stream holds, or, where streams hold
+    different ones, each stream's score (named in the figure's panels)."""
+    kinds = list(dict.fromkeys(scores))
+    if len(kinds) == 1 and kinds[0] is not MIXED:
+        words = {"score": kinds[0].short, "Score": kinds[0].title}
+        suffix = ""
+    else:
+        words = {"score": "score", "Score": "Score"}
+        named = ", ".join(k.name for k in kinds if k is not MIXED)
+        suffix = " Each stream's score is named in its panels" + (f" ({named})." if named else ".")
+    captions = {name: text.format(**words) + suffix for name, text in FIGURES}
+    captions["experience_curves"] = EXPERIENCE_CURVES.replace("{Score}", words["Score"]) + suffix
+    return captions
 
 
 def _cell(row, column: Column) -> str:
@@ -63,8 +86,8 @@ def _diff_cell(row, column: Column) -> str:
     return f"<td>{html.escape(' '.join(p for p in (value, near) if p) + _diff_note(row, column))}{interval_html}</td>"
 
 
-def _table(rows, columns: Sequence[Column]) -> list[str]:
-    header = ["strategy", "n"] + [f"{c.label} {_arrow(c)}" for c in columns] + [_diff_label(c) for c in PAIRED_COLUMNS]
+def _table(rows, columns: Sequence[Column], score: Score) -> list[str]:
+    header = ["strategy", "n"] + [_header(c, score) for c in columns] + [_diff_label(c, score) for c in PAIRED_COLUMNS]
     out = ["<table>", "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"]
     for _, row in rows.iterrows():
         cells = [f'<td class="name">{html.escape(str(row["strategy"]))}</td>', f"<td>{int(row['n'])}</td>"]
@@ -92,10 +115,11 @@ def _configurations(runs: Sequence[Run]) -> list[str]:
     return out
 
 
-def _figures(out_dir: Path) -> list[str]:
+def _figures(out_dir: Path, scores: Sequence[Score]) -> list[str]:
     parts = ["<h2>Figures</h2>"]
-    names = [(name, caption) for name, caption in FIGURES if (out_dir / name).is_file()]
-    names += [(p.name, f"Accuracy on each experience after each training step: {p.stem[len('experience_curves_'):]}.")
+    captions = figure_captions(scores)
+    names = [(name, captions[name]) for name, _ in FIGURES if (out_dir / name).is_file()]
+    names += [(p.name, captions["experience_curves"].replace("{row}", p.stem[len("experience_curves_"):]))
               for p in sorted(out_dir.glob("experience_curves_*.png"))]
     for name, caption in names:
         data = base64.b64encode((out_dir / name).read_bytes()).decode("ascii")
@@ -116,16 +140,16 @@ def to_html(table, columns: Sequence[Column], sources: Sequence[Path], runs: Seq
              "best in its column among the stream's contenders (↑ higher is better, ↓ lower). Reference points "
              "(joint, cumulative, zero-shot) are listed apart and never marked best. Δ … vs "
              f"{BASELINE}: the mean paired difference to {BASELINE} over the seeds both have, with its 95% "
-             f"interval; ≈ {BASELINE}: the interval includes 0. Accuracies are fractions in [0, 1].</p>"]
+             f"interval; ≈ {BASELINE}: the interval includes 0. {html.escape(scores_phrase(table))}</p>"]
     for _, rows in table.groupby("stream", sort=False):
         parts.append(f"<h2>{html.escape(_stream_title(rows))}</h2>")
         for heading, block in _blocks(rows):
             if heading:
                 parts.append(f"<h3>{html.escape(heading)}</h3>")
-            parts += _table(block, columns)
-    parts += _figures(out_dir)
-    parts += ["<h2>Definitions</h2>", "<p class=\"note\">R[i][j]: accuracy on the test set of experience j after "
-              "training through experience i; b[j]: accuracy before any training.</p>", "<ul>"]
+            parts += _table(block, columns, rows_score(rows))
+    scores = table_scores(table)
+    parts += _figures(out_dir, list(scores.values()))
+    parts += ["<h2>Definitions</h2>", f'<p class="note">{html.escape(matrix_definition(scores))}</p>', "<ul>"]
     parts += [f"<li><b>{html.escape(c.label)}</b>: {html.escape(c.definition)}.</li>" for c in columns]
     parts.append("</ul>")
     parts += _configurations(runs)

@@ -2,6 +2,12 @@
 terminal. Each renders the DataFrame of :func:`continual.report.tables.comparison_table`;
 comparison.csv is that DataFrame itself. In each, a stream's contenders come first and its
 reference rows (joint, cumulative, zero-shot) after them in a block of their own, never in bold.
+
+Each stream has its own table, titled with the score its R[i][j] holds (accuracy, entity F1,
+micro-F1); where that is not accuracy, the headers of the columns computed from R name it too
+(``ACC (entity F1)``, :func:`~continual.report.tables.column_header`), and the Definitions say
+what R holds per stream. comparison.csv keeps one set of column names for every stream and a
+``score`` column beside ``scenario``.
 """
 from __future__ import annotations
 
@@ -10,7 +16,8 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .runs import Run
-from .tables import BASELINE, COLUMNS, PAIRED_KEYS, Column
+from .scores import MIXED, Score, matrix_definition, score_named
+from .tables import BASELINE, COLUMNS, PAIRED_KEYS, Column, column_header
 
 SCENARIO_NAMES = {"class": "class-incremental", "domain": "domain-incremental", "task": "task-incremental"}
 THIN_SPACE = "\u2009"
@@ -55,8 +62,35 @@ NEAR_BASELINE = f"≈ {BASELINE}"
 REFERENCE_HEADING = "Reference points (not ranked)"
 
 
-def _diff_label(column: Column) -> str:
-    return f"Δ {column.label} vs {BASELINE} {_arrow(column)}"
+def _diff_label(column: Column, score: Optional[Score] = None) -> str:
+    name = column_header(column, score) if score else column.label
+    return f"Δ {name} vs {BASELINE} {_arrow(column)}"
+
+
+def _header(column: Column, score: Score) -> str:
+    return f"{column_header(column, score)} {_arrow(column)}"
+
+
+def rows_score(rows) -> Score:
+    """The score of a stream's rows (comparison.csv's ``score``; accuracy for a table without
+    the column); :data:`~continual.report.scores.MIXED` where they differ."""
+    if "score" not in rows:
+        return score_named(None)
+    keys = set(rows["score"].fillna("accuracy"))
+    return score_named(keys.pop()) if len(keys) == 1 else MIXED
+
+
+def table_scores(table) -> dict[str, Score]:
+    """Each stream's score, streams in table order."""
+    return {stream: rows_score(rows) for stream, rows in table.groupby("stream", sort=False)}
+
+
+def scores_phrase(table) -> str:
+    """The intro's last sentence: what the fractions are."""
+    if all(s.is_accuracy for s in table_scores(table).values()):
+        return "Accuracies are fractions in [0, 1]."
+    return ("Scores are fractions in [0, 1]; what R[i][j] holds (accuracy, entity F1, micro-F1) is named in each "
+            "stream's heading, and in the headers of the columns computed from it where it is not accuracy.")
 
 
 def _diff_parts(row, column: Column) -> tuple[str, str, str]:
@@ -93,7 +127,7 @@ def _arrow(column: Column) -> str:
 def _stream_title(rows) -> str:
     first = rows.iloc[0]
     scenario = SCENARIO_NAMES.get(first["scenario"], first["scenario"] or "scenario unknown")
-    return f"{first['stream']} ({scenario}, {first['experiences']} experiences)"
+    return f"{first['stream']} ({scenario}, {first['experiences']} experiences; score: {rows_score(rows).name})"
 
 
 def _sources_phrase(sources: Sequence[Path]) -> str:
@@ -120,8 +154,9 @@ def _runs_phrase(runs: Sequence[Run]) -> str:
 # Markdown
 # ---------------------------------------------------------------------------------------------
 
-def _markdown_table(rows, columns: Sequence[Column]) -> list[str]:
-    header = ["strategy", "n"] + [f"{c.label} {_arrow(c)}" for c in columns] + [_diff_label(c) for c in PAIRED_COLUMNS]
+def _markdown_table(rows, columns: Sequence[Column], score: Score) -> list[str]:
+    header = (["strategy", "n"] + [_header(c, score) for c in columns]
+              + [_diff_label(c, score) for c in PAIRED_COLUMNS])
     lines = ["| " + " | ".join(header) + " |",
              "|" + "|".join([":---", "---:"] + [":---:"] * (len(columns) + len(PAIRED_COLUMNS))) + "|"]
     for _, row in rows.iterrows():
@@ -140,7 +175,7 @@ def _markdown_table(rows, columns: Sequence[Column]) -> list[str]:
 def _markdown_stream(rows, columns: Sequence[Column]) -> list[str]:
     lines = [f"## {_stream_title(rows)}", ""]
     for heading, block in _blocks(rows):
-        lines += ([f"### {heading}", ""] if heading else []) + _markdown_table(block, columns) + [""]
+        lines += ([f"### {heading}", ""] if heading else []) + _markdown_table(block, columns, rows_score(rows)) + [""]
     return lines
 
 
@@ -161,13 +196,11 @@ def to_markdown(table, columns: Sequence[Column], sources: Sequence[Path], runs:
         "A cell from one run, or the same in every run, shows its value alone (no std or CI). "
         "n/a: not defined (forgetting and BWT mean nothing for joint and "
         "zero-shot; FWT is null in class-incremental runs; macro-F1 is absent from older runs). "
-        "Accuracies are fractions in [0, 1].", "",
+        + scores_phrase(table), "",
     ]
     for _, rows in table.groupby("stream", sort=False):
         lines += _markdown_stream(rows, columns)
-    lines += ["## Definitions", "",
-              "R[i][j]: accuracy on the test set of experience j after training through experience i; "
-              "b[j]: accuracy before any training.", ""]
+    lines += ["## Definitions", "", matrix_definition(table_scores(table)), ""]
     lines += [f"- **{c.label}**: {c.definition}." for c in columns]
     lines += [f"- **{_diff_label(c)[:-2]}**: mean over pairs (seed s, order k) of {c.label}(strategy, s, k) - "
               f"{c.label}({BASELINE}, s, k), ± t_{{0.975, n-1}} sd / sqrt(n) over the n pairs." for c in PAIRED_COLUMNS]
@@ -213,6 +246,7 @@ def _latex_diff_cell(row, column: Column) -> str:
 
 def _latex_stream(rows, columns: Sequence[Column]) -> list[str]:
     width = 2 + len(columns) + len(PAIRED_COLUMNS)
+    score = rows_score(rows)
     lines = [
         r"\begin{table*}[t]", r"\centering",
         rf"\caption{{{_tex(_stream_title(rows))}: mean \textpm{{}} std {{\scriptsize[95\% CI]}} over "
@@ -222,8 +256,9 @@ def _latex_stream(rows, columns: Sequence[Column]) -> list[str]:
         r"$\uparrow$/$\downarrow$: higher/lower is better.}",
         r"\resizebox{\textwidth}{!}{%",
         r"\begin{tabular}{l r " + " ".join("c" for _ in range(width - 2)) + "}", r"\toprule",
-        " & ".join(["strategy", "$n$"] + [f"{_tex(c.label)} {_TEX_ARROWS[c.higher_is_better]}" for c in columns]
-                   + [_tex(_diff_label(c)[:-2]) + f" {_TEX_ARROWS[c.higher_is_better]}" for c in PAIRED_COLUMNS])
+        " & ".join(["strategy", "$n$"]
+                   + [f"{_tex(column_header(c, score))} {_TEX_ARROWS[c.higher_is_better]}" for c in columns]
+                   + [_tex(_diff_label(c, score)[:-2]) + f" {_TEX_ARROWS[c.higher_is_better]}" for c in PAIRED_COLUMNS])
         + r" \\",
     ]
     for heading, block in _blocks(rows):
@@ -266,7 +301,8 @@ def _terminal_rows(rows, columns: Sequence[Column]) -> list[list[str]]:
 
 
 def _terminal_stream(rows, columns: Sequence[Column]) -> list[str]:
-    header = ["strategy", "n"] + [f"{c.label} {_arrow(c)}" for c in columns] + [_diff_label(PAIRED_COLUMNS[0])]
+    score = rows_score(rows)
+    header = ["strategy", "n"] + [_header(c, score) for c in columns] + [_diff_label(PAIRED_COLUMNS[0], score)]
     blocks = [(heading, _terminal_rows(block, columns)) for heading, block in _blocks(rows)]
     widths = [max(len(line[i]) for line in [header] + [r for _, body in blocks for r in body])
               for i in range(len(header))]

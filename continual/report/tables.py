@@ -19,6 +19,7 @@ from strategies import is_reference_row
 
 from ..evaluation.metrics import avalanche_forgetting, diaz_rodriguez_bwt
 from .runs import Run
+from .scores import Score, common_score
 from .summary import NO_FORGETTING
 
 #: The strategy every other is compared with, pair by pair (the lower bound).
@@ -72,6 +73,16 @@ class Column:
     extract: Callable[[Run], Optional[float]]
     definition: str
     forgetting_like: bool = False  # n/a for strategies without forgetting (joint, zero-shot)
+    from_matrix: bool = False  # computed from R[i][j]: in the units of the score R holds
+
+
+def column_header(column: Column, score: Score) -> str:
+    """A column's header in a stream's table: its name, and for the columns computed from R the
+    score R holds where it is not accuracy (``ACC (entity F1)``), so an F1 never reads as an
+    accuracy; accuracy streams keep the plain names other code reads (``ACC``)."""
+    if column.from_matrix and not score.is_accuracy:
+        return f"{column.label} ({score.short})"
+    return column.label
 
 
 def _key(name: str) -> Callable[[Run], Optional[float]]:
@@ -93,22 +104,23 @@ def _stored_mb(run: Run) -> Optional[float]:
 
 COLUMNS: tuple[Column, ...] = (
     Column("ACC", "ACC", True, "fraction", _key("average_accuracy"),
-           "average accuracy after the last experience, mean_j R[T-1][j] (Lopez-Paz & Ranzato 2017)"),
+           "average accuracy after the last experience, mean_j R[T-1][j] (Lopez-Paz & Ranzato 2017)",
+           from_matrix=True),
     Column("macro_F1", "macro_F1", True, "fraction", _key("macro_f1"),
            "macro-averaged F1 over all classes after the last experience"),
     Column("AIA", "AIA", True, "fraction", _key("average_incremental_accuracy"),
-           "average incremental accuracy, mean_i mean_{j<=i} R[i][j] (Rebuffi et al. 2017)"),
+           "average incremental accuracy, mean_i mean_{j<=i} R[i][j] (Rebuffi et al. 2017)", from_matrix=True),
     Column("forgetting", "forgetting", False, "fraction", _key("forgetting"),
            "mean_{j<T-1} (max_{i in j..T-2} R[i][j] - R[T-1][j]) (Chaudhry et al. 2018)",
-           forgetting_like=True),
+           forgetting_like=True, from_matrix=True),
     Column("BWT", "BWT", True, "fraction", _key("bwt"),
            "backward transfer, mean_{j<T-1} (R[T-1][j] - R[j][j]) (Lopez-Paz & Ranzato 2017)",
-           forgetting_like=True),
+           forgetting_like=True, from_matrix=True),
     Column("FWT", "FWT", True, "fraction", _key("fwt"),
            "forward transfer, mean_{j>=1} (R[j-1][j] - b[j]) (Lopez-Paz & Ranzato 2017); n/a in "
-           "class-incremental runs, where R[i][j>i] = 0 by construction"),
+           "class-incremental runs, where R[i][j>i] = 0 by construction", from_matrix=True),
     Column("LA", "LA", True, "fraction", _key("learning_accuracy"),
-           "learning accuracy, mean_j R[j][j] (Riemer et al. 2019)"),
+           "learning accuracy, mean_j R[j][j] (Riemer et al. 2019)", from_matrix=True),
     Column("train_time_s", "train_time_s", False, "seconds", _train_seconds,
            "wall-clock training time summed over experiences, seconds"),
     Column("peak_memory_MB", "peak_memory_MB", False, "MB", _key("peak_rss_mb"),
@@ -125,12 +137,13 @@ VARIANT_COLUMNS: dict[str, Column] = {  # inserted right after the column of the
         "forgetting_avalanche", "forgetting_avalanche", False, "fraction",
         lambda run: avalanche_forgetting(run.accuracy_matrix),
         "Avalanche's forgetting, mean_{j<T-1} (R[j][j] - R[T-1][j]) = -BWT (Lomonaco et al. 2021, "
-        "avalanche/evaluation/metrics/forgetting_bwt.py)", forgetting_like=True),
+        "avalanche/evaluation/metrics/forgetting_bwt.py)", forgetting_like=True, from_matrix=True),
     "BWT": Column(
         "BWT_diaz_rodriguez", "BWT_diaz_rodriguez", True, "fraction",
         lambda run: diaz_rodriguez_bwt(run.accuracy_matrix),
         "BWT over all pairs, sum_{i>=1} sum_{j<i} (R[i][j] - R[j][j]) / (T(T-1)/2) (Díaz-Rodríguez "
-        "et al. 2018, \"Don't forget, there is more than forgetting\")", forgetting_like=True),
+        "et al. 2018, \"Don't forget, there is more than forgetting\")", forgetting_like=True,
+        from_matrix=True),
 }
 
 
@@ -178,7 +191,8 @@ def _row(stream: str, name: str, group: Sequence[Run], columns: Sequence[Column]
     scenarios = sorted({str(r.metrics.get("scenario")) for r in group if r.metrics.get("scenario")})
     experiences = sorted({r.n_experiences for r in group})
     strategy = group[0].strategy
-    row = {"stream": stream, "scenario": "/".join(scenarios) or None, "strategy": name,
+    row = {"stream": stream, "scenario": "/".join(scenarios) or None,
+           "score": common_score(r.metrics for r in group).key, "strategy": name,
            "configuration": group[0].label, "fingerprint": group[0].fingerprint,
            "reference": is_reference_row(strategy), "experiences": "/".join(map(str, experiences)), "n": len(group),
            "seeds": _ids(r.seed for r in group), "orders": _ids(r.order for r in group)}
@@ -256,7 +270,10 @@ def _baseline(groups: dict[tuple[str, str], list[Run]], stream: str, run: Run) -
 
 
 def comparison_table(runs: Sequence[Run], metric_variant: bool = False):
-    """One row per (stream, strategy): ``reference`` (a reference row: shown apart, never best);
+    """One row per (stream, strategy): ``score`` (what the runs' R[i][j] holds, metrics.json's
+    ``score``: ``accuracy``, ``entity_f1``, ``micro_f1``; the columns computed from R, ACC and
+    the rest, keep their names whatever it is, so read them with it); ``reference`` (a reference
+    row: shown apart, never best);
     for each metric ``<M>_mean, <M>_std, <M>_ci95`` (the 95% CI half-width: the interval is
     mean ± ci95), ``<M>_n`` (runs with a value) and ``<M>_best`` (best among the contenders);
     for ACC and forgetting ``<M>_vs_naive_mean, _ci95, _n, _includes_zero`` (the paired
