@@ -86,6 +86,10 @@ def test_score_names_and_runs_without_the_key_read_as_accuracy():
     assert score_named("micro_f1").name == "micro-F1" and score_named("micro_f1").title == "Micro-F1"
     unknown = score_named("span_f1")  # a score of a later version: shown as itself, never as accuracy
     assert not unknown.is_accuracy and "accuracy" not in unknown.name
+    from continual.report.scores import MIXED, common_score
+
+    assert common_score([{"score": "entity_f1"}, {}]) is MIXED and score_named(MIXED.key) is MIXED
+    assert common_score([{"score": "micro_f1"}, {"score": "micro_f1"}]).key == "micro_f1"
 
 
 def test_matrix_definition_keeps_the_accuracy_wording_and_names_each_streams_score():

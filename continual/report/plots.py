@@ -30,7 +30,7 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 
 from ..state.files import atomic_write
-from .scores import (MIXED, SCORES, Score, common_score, experience_class_names, experience_tick_labels,
+from .scores import (MIXED, Score, common_score, experience_class_names, experience_tick_labels,
                      score_named, score_of, short_class_names)
 
 Groups = Mapping[tuple, Sequence[dict]]
@@ -38,7 +38,6 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
 #: one convention for experiences in every figure: their index from 0, as in the run folders,
 #: metrics.json and the accuracy matrices' rows and columns
 EXPERIENCE_AXIS = "after training experience"
-ACCURACY = SCORES["accuracy"].axis
 
 
 def _libs():
@@ -336,10 +335,11 @@ MATRIX_MIN_FONT = 7.0
 #: cells are annotated with their value (2 decimals) up to this many experiences; above, the
 #: colour alone reads at one column width
 ANNOTATE_UP_TO = 8
-
-
 #: the width of an average character in DejaVu Sans, in ems: how long a label runs
 CHARACTER_EM = 0.6
+#: class names beside a heatmap's rows: one name, cut short, and "+N"; there is no room for more
+#: at one column's width
+MATRIX_NAMES = {"keep": 1, "width": 14}
 
 
 def matrix_layout(t: int, n_panels: int, label_chars: int) -> dict:
@@ -380,11 +380,6 @@ def _matrix_panel(ax, title: str, runs: Sequence[dict], layout: dict) -> bool:
     _experience_ticks(ax, "y", names, offset=0.5, fontsize=MATRIX_MIN_FONT, **MATRIX_NAMES)
     ax.set_title(textwrap.fill(f"{title} ({_runs_label(len(stack))})", layout["title_chars"]), fontsize=8)
     return bool(mask.any())
-
-
-#: class names beside a heatmap's rows: one name, cut short, and "+N"; there is no room for more
-#: at one column's width
-MATRIX_NAMES = {"keep": 1, "width": 14}
 
 
 def accuracy_matrices_figure(groups: Groups):

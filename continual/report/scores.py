@@ -55,6 +55,8 @@ def score_named(key: Optional[str]) -> Score:
     accuracy."""
     if not key:
         return SCORES[ACCURACY_KEY]
+    if key == MIXED.key:  # comparison.csv's word for a row whose runs hold different scores
+        return MIXED
     if key in SCORES:
         return SCORES[key]
     words = str(key).replace("_", " ")
@@ -68,7 +70,7 @@ def score_of(metrics: dict) -> Score:
 
 
 #: R of runs that hold different scores (a stream mixing them): named as a score, never as accuracy
-MIXED = Score("mixed", "score", "score", "score (fraction; see each run)",
+MIXED = Score("mixed", "mixed scores (each run's own)", "score", "score (fraction; each run's own)",
               "the score each run names (top-1 accuracy, entity F1 or micro-F1) on the test set of experience j")
 
 
