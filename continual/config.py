@@ -88,6 +88,10 @@ class StreamConfig:
     encoding: str = option("utf-8", "text encoding of --data CSV, TSV and JSON files (latin-1, cp1252, ...)")
     domain_order: Order = option(None, "domain values in experience order; default: sorted", flag=None)
     task_order: Order = option(None, "task values in experience order; default: sorted, or the files' order", flag=None)
+    task_type: Optional[str] = option(None, "what a label is: one class per text, a BIO tag per word (token) or a set of labels per text (multi-label); default: read from --data (a .conll file, a two-column token/tag TSV or JSON Lines with tokens and tags mean token; --label-sep means multi-label), else the built-in stream's own",
+                                      choices=("single-label", "token", "multi-label"))
+    label_sep: Optional[str] = option(None, "multi-label --data: the separator of the labels in a delimited label column (e.g. ';'); a column holding lists needs none with --task-type multi-label")
+    stride: int = option(32, "token streams: word pieces shared by the consecutive windows of a sentence longer than --max-length, so no entity is lost to truncation", flag=None)
     shots: Optional[int] = option(None, "few-shot: keep K training examples per class in each experience")
     val_per_class: int = option(0, "validation examples per class held out of training (early stopping, tuning)")
     split_seed: int = option(0, "seed of the train / validation / test split; fixed apart from --seed, so every run seed is scored on the same test texts")
@@ -102,11 +106,19 @@ class StreamConfig:
         if self.val_per_class < 0:
             raise UserError(f"--val-per-class must be 0 or more, got {self.val_per_class}")
         if self.data is not None:
-            missing = [_label(self, n) for n in ("text_col", "label_col", "scenario") if getattr(self, n) is None]
+            # token data names its columns itself (CoNLL, tokens/tags): without --task-type the
+            # columns are checked once the data is read and its task type known
+            known = self.task_type in ("single-label", "multi-label") or self.label_sep is not None
+            needed = ("text_col", "label_col", "scenario") if known else ("scenario",)
+            missing = [_label(self, n) for n in needed if getattr(self, n) is None]
             if missing:
                 raise UserError(f"--data needs {', '.join(missing)}: name the text and label columns and the scenario")
         if self.scenario == "domain" and self.data is not None and not self.domain_col:
             raise UserError("--scenario domain needs --domain-col: the column whose values cut the experiences")
+        if self.label_sep is not None and self.task_type not in (None, "multi-label"):
+            raise UserError(f"--label-sep is for multi-label data, not --task-type {self.task_type}: leave one of them out")
+        if self.stride < 0:
+            raise UserError(f"stream.stride {self.stride} must be 0 or more (windows overlap by at most half a window)")
         if self.max_length < 8:
             raise UserError(f"--max-length {self.max_length} is too short: use at least 8 tokens")
 

@@ -88,6 +88,15 @@ class TextEncoder(nn.Module):
         self.hidden_size = encoder.config.hidden_size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hidden, attention_mask = self.token_states(x)
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+    def token_states(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The encoder's last hidden states [B, L', hidden] of the batch cut to its longest text,
+        in fp32, and the attention mask [B, L']."""
         input_ids, attention_mask = trim_to_longest(x)
         # bf16 autocast covers the encoder only; pooled features go back to fp32 for the heads
         with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16,
@@ -95,11 +104,18 @@ class TextEncoder(nn.Module):
             hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         hidden = hidden.float()
         # a prompt-tuned encoder returns its virtual tokens first: pool over the text's own
-        hidden = hidden[:, hidden.shape[1] - attention_mask.shape[1]:]
-        if self.pooling == "cls":
-            return hidden[:, 0]
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        return hidden[:, hidden.shape[1] - attention_mask.shape[1]:], attention_mask
+
+
+class TokenEncoder(TextEncoder):
+    """Encoder without pooling: packed [B, 2, L] LongTensor -> [B, L', hidden] per-token features
+    (L' = the batch's longest text), for tagging."""
+
+    def __init__(self, encoder: nn.Module, precision: str = "fp32"):
+        super().__init__(encoder, "mean", precision)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.token_states(x)[0]
 
 
 class TextClassifier(nn.Module):
@@ -143,10 +159,73 @@ def multi_head_classifier_class():
     return MultiHeadTextClassifier
 
 
-def build_model(encoder: nn.Module, *, head: str, n_classes: int, pooling: str,
-                precision: str = "fp32") -> nn.Module:
+def units_of_classes(task_type: str):
+    """The output units of a set of class ids: the class ids themselves, or for token tagging
+    each entity type's B and I tags and the O tag (tag ids: O = 0, B-k = 1 + 2k, I-k = 2 + 2k)."""
+    if task_type != "token":
+        return lambda classes: sorted(int(c) for c in classes)
+    return lambda types: [0, *sorted(u for k in types for u in (1 + 2 * int(k), 2 + 2 * int(k)))]
+
+
+def class_head_class():
+    """``ClassHead``: Avalanche's masked ``IncrementalClassifier`` whose units follow the classes
+    the stream declares for each experience, mapped to output units."""
     from avalanche.models import IncrementalClassifier
 
+    class ClassHead(IncrementalClassifier):
+        """Grows and unmasks the units of an experience's declared classes (``experience_classes``,
+        by experience id) and of the classes its targets hold; for token tagging a class is an
+        entity type and its units are its B and I tags, plus O. The declared classes matter where
+        a class is never a target (an entity type that only appears beside another)."""
+
+        def __init__(self, in_features: int, experience_classes, task_type: str):
+            super().__init__(in_features, initial_out_features=1 if task_type == "token" else 2)
+            self.experience_classes = [list(map(int, c)) for c in experience_classes]
+            self.units_of = units_of_classes(task_type)
+
+        @torch.no_grad()
+        def adaptation(self, experience):
+            declared = set()
+            exp_id = getattr(experience, "current_experience", None)
+            if isinstance(exp_id, int) and 0 <= exp_id < len(self.experience_classes):
+                declared = set(self.experience_classes[exp_id])
+            units = self.units_of(declared | set(experience.classes_in_this_experience))
+            old, new = self.classifier.out_features, max(self.classifier.out_features, max(units) + 1)
+            device = self._adaptation_device
+            if new != old:
+                active = torch.zeros(new, dtype=torch.int8, device=device)
+                active[:old] = self.active_units
+                self.active_units = active
+                old_w, old_b = self.classifier.weight, self.classifier.bias
+                self.classifier = torch.nn.Linear(self.classifier.in_features, new).to(device)
+                self.classifier.weight[:old] = old_w
+                self.classifier.bias[:old] = old_b
+            if self.training:
+                self.active_units[units] = 1
+
+    return ClassHead
+
+
+class TokenTagger(nn.Module):
+    """A tagger: ``TokenEncoder`` + a head applied to every token; [B, 2, L] -> [B, L', units]."""
+
+    def __init__(self, encoder: TokenEncoder, head: nn.Module):
+        super().__init__()
+        self.features = encoder
+        self.head = head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def build_model(encoder: nn.Module, *, head: str, n_classes: int, pooling: str,
+                precision: str = "fp32", task_type: str = "single-label",
+                experience_classes=None) -> nn.Module:
+    from avalanche.models import IncrementalClassifier
+
+    if task_type != "single-label":
+        return _build_set_model(encoder, head=head, task_type=task_type, precision=precision,
+                                pooling=pooling, experience_classes=experience_classes or [])
     text_encoder = TextEncoder(encoder, pooling, precision)
     if head == "incremental":
         return TextClassifier(text_encoder, IncrementalClassifier(text_encoder.hidden_size, initial_out_features=2))
@@ -155,3 +234,15 @@ def build_model(encoder: nn.Module, *, head: str, n_classes: int, pooling: str,
     if head == "multi":
         return multi_head_classifier_class()(text_encoder)
     raise UserError(f"--head {head} is unknown: use incremental, multi or fixed")
+
+
+def _build_set_model(encoder: nn.Module, *, head: str, task_type: str, precision: str, pooling: str,
+                     experience_classes) -> nn.Module:
+    """A token tagger or a multi-label classifier: the growing head of the declared classes."""
+    if head != "incremental":
+        raise UserError(f"--head {head}: {task_type} streams use the growing head: leave --head out")
+    if task_type == "token":
+        token_encoder = TokenEncoder(encoder, precision)
+        return TokenTagger(token_encoder, class_head_class()(token_encoder.hidden_size, experience_classes, "token"))
+    text_encoder = TextEncoder(encoder, pooling, precision)
+    return TextClassifier(text_encoder, class_head_class()(text_encoder.hidden_size, experience_classes, task_type))

@@ -26,8 +26,11 @@ IGNORE_INDEX = -100
 
 
 def token_labels(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """``y`` cut to the positions the model saw: its first L' columns."""
-    return y[:, :logits.shape[1]]
+    """``y`` cut to the positions the model saw (its first L' columns), with the tags of types the
+    head has no unit for yet not scored: held-out sentences keep every gold type, also those of
+    later experiences, and evaluation computes a loss on them too."""
+    labels = y[:, :logits.shape[1]]
+    return labels.masked_fill(labels >= logits.shape[-1], IGNORE_INDEX)
 
 
 def label_columns(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

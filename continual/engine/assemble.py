@@ -29,25 +29,21 @@ def load_stream(config: ExperimentConfig, data=None):
     datasets Dataset handed over by the Python API) arranged into ``--scenario``."""
     import warnings as _warnings
 
-    from streams import BUILTIN_STREAMS, DataError, build_stream, load_source, validation_view
+    from streams import BUILTIN_STREAMS, DataError, validation_view
 
     sc = config.stream
     try:
         with _warnings.catch_warnings(record=True) as caught:
             _warnings.simplefilter("always", UserWarning)
             if sc.data is not None or data is not None:
-                table = load_source(sc.data if data is None else data, text_col=sc.text_col, label_col=sc.label_col,
-                                    domain_col=sc.domain_col, task_col=sc.task_col,
-                                    group_col=sc.group_col, split_col=sc.split_col,
-                                    label_names=sc.label_names, encoding=sc.encoding)
-                stream = build_stream(table, scenario=sc.scenario, seed=config.seed, n_experiences=sc.experiences,
-                                      train_per_class=sc.train_per_class, test_per_class=sc.test_per_class,
-                                      val_per_class=sc.val_per_class, shots=sc.shots, class_order=sc.class_order,
-                                      domain_order=sc.domain_order, task_order=sc.task_order, name=sc.name,
-                                      split_seed=sc.split_seed)
+                stream = _user_stream(config, sc.data if data is None else data)
             else:
                 if sc.stream not in BUILTIN_STREAMS:
                     raise UserError(f"unknown stream {sc.stream!r}{closest(sc.stream, BUILTIN_STREAMS)}: see --list-streams")
+                own = BUILTIN_STREAMS[sc.stream].task_type
+                if sc.task_type not in (None, own):
+                    raise UserError(f"stream {sc.stream} is a {own} stream, not {sc.task_type}: leave --task-type out "
+                                    "or give --data")
                 stream = BUILTIN_STREAMS[sc.stream].build(
                     seed=config.seed, n_experiences=sc.experiences, train_per_class=sc.train_per_class,
                     test_per_class=sc.test_per_class, class_order=sc.class_order,
@@ -58,6 +54,43 @@ def load_stream(config: ExperimentConfig, data=None):
         return validation_view(stream) if sc.holdout == "validation" else stream
     except (DataError, ValueError) as err:
         raise UserError(str(err)) from None
+
+
+def _user_stream(config: ExperimentConfig, data):
+    """``--data`` (or a DataFrame / Dataset) read as its task type and cut into the scenario."""
+    from streams import build_stream, load_source
+    from streams.multilabel import load_multilabel_source
+    from streams.tagging import detect_task_type, load_token_source
+    from streams.task_builders import build_multilabel_stream, build_token_stream
+
+    sc = config.stream
+    task_type = detect_task_type(data, task_type=sc.task_type, label_sep=sc.label_sep)
+    if task_type != "token" and (sc.text_col is None or sc.label_col is None):
+        raise UserError("--data needs --text-col and --label-col: name the text and label columns")
+    common = dict(domain_col=sc.domain_col, task_col=sc.task_col, split_col=sc.split_col, encoding=sc.encoding)
+    sizes = dict(scenario=sc.scenario, seed=config.seed, n_experiences=sc.experiences,
+                 train_per_class=sc.train_per_class, test_per_class=sc.test_per_class,
+                 val_per_class=sc.val_per_class, class_order=sc.class_order, domain_order=sc.domain_order,
+                 task_order=sc.task_order, name=sc.name, split_seed=sc.split_seed)
+    if task_type == "token":
+        table = load_token_source(data, text_col=sc.text_col, label_col=sc.label_col, **common)
+        return _no_shots(sc, task_type) or build_token_stream(table, **sizes)
+    if task_type == "multi-label":
+        table = load_multilabel_source(data, text_col=sc.text_col, label_col=sc.label_col, label_sep=sc.label_sep,
+                                       label_names=sc.label_names, **common)
+        return _no_shots(sc, task_type) or build_multilabel_stream(table, **sizes)
+    table = load_source(data, text_col=sc.text_col, label_col=sc.label_col, group_col=sc.group_col,
+                        label_names=sc.label_names, **common)
+    return build_stream(table, shots=sc.shots, **sizes)
+
+
+def _no_shots(sc, task_type: str) -> None:
+    """Few-shot caps count texts per class, which a token or multi-label text does not have one of."""
+    if sc.shots is not None:
+        raise UserError(f"--shots applies to single-label streams, not {task_type} data: cap the "
+                        "sentences per class with --train-per-class instead")
+    if sc.group_col is not None:
+        raise UserError(f"--group-col applies to single-label streams, not {task_type} data: leave it out")
 
 
 def reorder(config: ExperimentConfig, stream):
@@ -131,9 +164,16 @@ def deterministic_algorithms(enabled: bool, device):
 
 
 def check_scenario(components: Sequence[str], stream) -> None:
-    """Refuse a strategy that does not support the stream's scenario, before anything is built."""
-    from strategies import STRATEGIES
+    """Refuse a strategy that does not support the stream's scenario or task type, before
+    anything is built."""
+    from strategies import STRATEGIES, unsupported_task_type
 
+    reason = unsupported_task_type(list(components), task_type_of(stream))
+    if reason:
+        raise UserError(f"{reason} (stream {stream.name!r})")
+    if task_type_of(stream) != "single-label" and stream.scenario == "task":
+        raise UserError(f"the task-incremental scenario takes single-label streams; stream {stream.name!r} is "
+                        f"{task_type_of(stream)}: use --scenario class or domain")
     for name in components:
         if stream.scenario not in STRATEGIES[name].scenarios:
             raise UserError(
@@ -166,7 +206,12 @@ def strategy_context(config: ExperimentConfig, stream, tokenizer):
     if stream.scenario == "task":
         descriptions = [e.label_names or [str(c) for c in e.classes] for e in stream.experiences]
     return StrategyContext(batch_size=config.training.batch_size, n_classes=stream.n_classes, seed=config.seed,
-                           tokenizer=tokenizer, class_descriptions=descriptions, max_length=config.stream.max_length)
+                           tokenizer=tokenizer, class_descriptions=descriptions, max_length=config.stream.max_length,
+                           task_type=task_type_of(stream))
+
+
+def task_type_of(stream) -> str:
+    return getattr(stream, "task_type", "single-label")
 
 
 def load_encoder(config: ExperimentConfig):
@@ -201,9 +246,9 @@ def build_parts(components: Sequence[str], params: dict, context, model):
     return model, plugins, template, template_kwargs, trains_once
 
 
-def make_evaluator(config: ExperimentConfig, run_dir: Optional[Path], run_name: str):
-    """Avalanche's evaluation plugin (accuracy and loss) with the configured loggers, which
-    write only when the run has a folder."""
+def make_evaluator(config: ExperimentConfig, run_dir: Optional[Path], run_name: str, accuracy: bool = True):
+    """Avalanche's evaluation plugin (accuracy, where a prediction is one class, and loss) with the
+    configured loggers, which write only when the run has a folder."""
     from avalanche.evaluation.metrics import accuracy_metrics, loss_metrics
     from avalanche.training.plugins import EvaluationPlugin
 
@@ -214,8 +259,51 @@ def make_evaluator(config: ExperimentConfig, run_dir: Optional[Path], run_name: 
             from .loggers import make_loggers
 
             loggers = make_loggers(config.log, run_dir, run_name)
-        return EvaluationPlugin(accuracy_metrics(experience=True, stream=True),
-                                loss_metrics(epoch=True, stream=True), loggers=loggers), loggers
+        metrics = [accuracy_metrics(experience=True, stream=True)] if accuracy else []
+        return EvaluationPlugin(*metrics, loss_metrics(epoch=True, stream=True), loggers=loggers), loggers
+
+
+def pack_stream(config: ExperimentConfig, stream, tokenizer):
+    """The stream tokenized (through the cache) and packed for the model."""
+    from streams.tokenization import default_cache_dir
+
+    from .benchmark import tokenize_stream
+    from .task_packing import pack_task_stream
+
+    sc = config.stream
+    cache_dir = None if sc.no_cache else Path(sc.cache_dir or default_cache_dir())
+    if task_type_of(stream) != "single-label":
+        return pack_task_stream(stream, tokenizer, max_length=sc.max_length, stride=sc.stride, cache_dir=cache_dir)
+    packed = tokenize_stream(stream, tokenizer, max_length=sc.max_length, cache_dir=cache_dir)
+    print(f"   {packed.truncated_share:.1%} of texts truncated at {sc.max_length} tokens "
+          f"(padded length {packed.length})", file=sys.stderr)
+    return packed
+
+
+def criterion_of(task_type: str):
+    """The training loss: cross-entropy over classes, over the tags of tagged words, or binary
+    cross-entropy over each label."""
+    import torch
+
+    from strategies.task_losses import multilabel_bce, token_cross_entropy
+
+    if task_type == "token":
+        return token_cross_entropy
+    if task_type == "multi-label":
+        return multilabel_bce
+    return torch.nn.CrossEntropyLoss()
+
+
+def make_collector(stream, packed):
+    """What keeps the evaluated predictions: classes, or keyed tag sequences or label sets."""
+    from ..evaluation.predictions import PredictionCollector
+    from ..evaluation.task_collectors import LabelSetCollector, TagCollector
+
+    task_type = task_type_of(stream)
+    if task_type == "single-label":
+        return PredictionCollector()
+    kind = TagCollector if task_type == "token" else LabelSetCollector
+    return kind({"test": packed.keys["test"], "valid": packed.keys["val"]}, [e.classes for e in stream.experiences])
 
 
 def assemble(config: ExperimentConfig, stream, *, device, params: dict, components: Sequence[str],
@@ -225,37 +313,35 @@ def assemble(config: ExperimentConfig, stream, *, device, params: dict, componen
     from avalanche.training.templates import SupervisedTemplate
 
     from streams.seeds import derived_seed
-    from streams.tokenization import default_cache_dir
 
-    from ..evaluation.predictions import PredictionCollector
     from ..model import build_model
-    from .benchmark import make_benchmark, tokenize_stream
+    from .benchmark import make_benchmark
     from .template import Progress, make_optimizer, text_template
 
     encoder, tokenizer = load_encoder(config)
-    cache_dir = None if config.stream.no_cache else Path(config.stream.cache_dir or default_cache_dir())
-    packed = tokenize_stream(stream, tokenizer, max_length=config.stream.max_length, cache_dir=cache_dir)
-    print(f"   {packed.truncated_share:.1%} of texts truncated at {config.stream.max_length} tokens "
-          f"(padded length {packed.length})", file=sys.stderr)
+    packed = pack_stream(config, stream, tokenizer)
     benchmark = make_benchmark(stream, packed)
     if config.training.early_stopping and not hasattr(benchmark, "valid_stream"):
         raise UserError("--early-stopping needs a validation split: add --val-per-class N")
-    head = config.model.head or default_head(stream.scenario)
+    task_type = task_type_of(stream)
+    head = config.model.head or ("incremental" if task_type != "single-label" else default_head(stream.scenario))
     torch.manual_seed(derived_seed(config.seed, "model-init"))
     model = build_model(encoder, head=head, n_classes=stream.n_classes, pooling=config.model.pooling,
-                        precision=config.training.precision)
+                        precision=config.training.precision, task_type=task_type,
+                        experience_classes=[e.classes for e in stream.experiences])
     context = strategy_context(config, stream, tokenizer)
     model, plugins, template, template_kwargs, trains_once = build_parts(components, params, context, model)
     optimizer = make_optimizer(model.parameters(), lr=config.training.lr, weight_decay=config.training.weight_decay)
-    collector = PredictionCollector()
+    collector = make_collector(stream, packed)
     if config.training.early_stopping:
         from avalanche.training.plugins import EarlyStoppingPlugin
 
         # Avalanche watches the stream accuracy of the current experience's validation split
         plugins.append(EarlyStoppingPlugin(config.training.patience, "valid_stream", mode="max"))
-    evaluator, loggers = make_evaluator(config, run_dir, f"{stream.name}/{config.strategy}/seed-{config.seed}")
+    evaluator, loggers = make_evaluator(config, run_dir, f"{stream.name}/{config.strategy}/seed-{config.seed}",
+                                        accuracy=task_type == "single-label")
     arguments = dict(
-        model=model, optimizer=optimizer, criterion=torch.nn.CrossEntropyLoss(),
+        model=model, optimizer=optimizer, criterion=criterion_of(task_type),
         train_mb_size=config.training.batch_size, train_epochs=config.training.epochs,
         eval_mb_size=config.training.eval_batch_size, device=device,
         plugins=[*plugins, collector, Progress(progress), *extra_plugins], evaluator=evaluator,

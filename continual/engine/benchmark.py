@@ -23,6 +23,11 @@ class PackedStream:
     val_y: list[torch.Tensor]
     length: int
     truncated_share: float
+    #: token and multi-label streams: per side ("train", "test", "val") and experience, each
+    #: example's Avalanche target (the class it was sampled for) and key (its sentence or text id,
+    #: and window number: pooled scores count an example once)
+    targets: Optional[dict] = None
+    keys: Optional[dict] = None
 
 
 def tokenize_stream(stream: Stream, tokenizer, *, max_length: int, cache_dir: Optional[Path]) -> PackedStream:
@@ -50,6 +55,15 @@ def tokenize_stream(stream: Stream, tokenizer, *, max_length: int, cache_dir: Op
     return packed
 
 
+class _TargetedDataset(PackedTextDataset):
+    """Packed inputs and labels with the Avalanche target of each example given apart: a tag
+    sequence or a label set is not a class id, so the class each example was sampled for is."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, targets: list):
+        torch.utils.data.Dataset.__init__(self)
+        self.x, self.y, self.targets = x, y, list(targets)
+
+
 def make_benchmark(stream: Stream, packed: PackedStream):
     """An Avalanche ``CLScenario`` with train and test streams, class timelines and task labels."""
     from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
@@ -59,14 +73,17 @@ def make_benchmark(stream: Stream, packed: PackedStream):
         _make_taskaware_classification_dataset,
     )
 
-    def dataset(x, y, task):
+    def dataset(x, y, task, targets):
         return _make_taskaware_classification_dataset(
-            PackedTextDataset(x, y), task_labels=task, targets=y.tolist()
+            _TargetedDataset(x, y, targets), task_labels=task, targets=targets
         )
 
-    train = [dataset(x, y, e.task) for x, y, e in zip(packed.train_x, packed.train_y, stream.experiences)]
-    test = [dataset(x, y, e.task) for x, y, e in zip(packed.test_x, packed.test_y, stream.experiences)]
-    streams = {"train": train, "test": test}
+    def side(xs, ys, name):
+        targets = packed.targets[name] if packed.targets else [y.tolist() for y in ys]
+        return [dataset(x, y, e.task, t) for x, y, e, t in zip(xs, ys, stream.experiences, targets)]
+
+    streams = {"train": side(packed.train_x, packed.train_y, "train"),
+               "test": side(packed.test_x, packed.test_y, "test")}
     if any(len(y) for y in packed.val_y):
-        streams["valid"] = [dataset(x, y, e.task) for x, y, e in zip(packed.val_x, packed.val_y, stream.experiences)]
+        streams["valid"] = side(packed.val_x, packed.val_y, "val")
     return with_task_labels(with_classes_timeline(benchmark_from_datasets(**streams)))

@@ -59,6 +59,9 @@ class RunProgress:
     resumes: list = field(default_factory=list)
     peak_rss_mb: float = 0.0  # before this process: the peak of the runs it resumes
     stored_bytes: list = field(default_factory=list)  # what the method keeps, after each experience
+    #: token and multi-label runs: the confusion rows of the last step (``confusion`` then holds
+    #: [tp, fp, fn] per seen class, not a confusion matrix)
+    class_confusion: list = field(default_factory=list)
 
     def add_row(self, row, row_avalanche, pooled: tuple, train_s: float, eval_s: float, stored: int = 0) -> None:
         self.matrix.append(row)
@@ -263,17 +266,35 @@ def _evaluate(run: Run, parts: Assembled, progress_state: RunProgress):
     collector.reset()
     reported = strategy.eval(parts.benchmark.test_stream)
     ours = [collector.accuracy(e) for e in range(n)]
+    if _task_type(run) != "single-label":  # Avalanche's accuracy metric reads one class per example
+        return ours, []
     theirs = [float(reported[f"Top1_Acc_Exp/eval_phase/test_stream/Task{exp.task:03d}/Exp{e:03d}"])
               for e, exp in enumerate(run.stream.experiences)]
     return ours, theirs
 
 
-def _pooled(run: Run, parts: Assembled, through: int) -> tuple:
+def _pooled(run: Run, parts: Assembled, through: int, progress_state: RunProgress) -> tuple:
     """The classes seen through experience ``through`` and the confusion counts of the last
-    evaluation's test predictions on experiences 0..through pooled over them."""
+    evaluation's test predictions on experiences 0..through pooled over them (token and
+    multi-label runs: their [tp, fp, fn] per class, and the confusion rows kept apart)."""
     from ..evaluation.predictions import ClassSpace
 
-    return parts.collector.pooled_confusion(ClassSpace.of(run.stream), through)
+    if _task_type(run) == "single-label":
+        return parts.collector.pooled_confusion(ClassSpace.of(run.stream), through)
+    classes, counts, confusion = parts.collector.pooled_counts(through)
+    progress_state.class_confusion = confusion
+    return classes, counts
+
+
+def _task_type(run: Run) -> str:
+    return getattr(run.stream, "task_type", "single-label")
+
+
+def _scorer(run: Run):
+    """Per-class scores from the stored counts: a confusion matrix, or [tp, fp, fn] rows."""
+    from ..evaluation import tagging
+
+    return None if _task_type(run) == "single-label" else tagging.scores
 
 
 def _timed(work) -> tuple:
@@ -293,7 +314,7 @@ def _train(run: Run, parts: Assembled, progress_state: RunProgress, memory, chec
     if parts.trains_once:
         _, train_s = _timed(lambda: strategy.train(benchmark.train_stream))
         (row, row_avalanche), eval_s = _timed(lambda: _evaluate(run, parts, progress_state))
-        pooled = _pooled(run, parts, n - 1)
+        pooled = _pooled(run, parts, n - 1, progress_state)
         for i in range(n):
             progress_state.add_row(list(row), list(row_avalanche), pooled,
                                    train_s if i == 0 else 0.0, eval_s if i == 0 else 0.0)
@@ -304,7 +325,7 @@ def _train(run: Run, parts: Assembled, progress_state: RunProgress, memory, chec
         eval_streams = [benchmark.valid_stream[exp_id]] if early_stopping else None
         _, train_s = _timed(lambda: strategy.train(benchmark.train_stream[exp_id], eval_streams=eval_streams))
         (row, row_avalanche), eval_s = _timed(lambda: _evaluate(run, parts, progress_state))
-        progress_state.add_row(row, row_avalanche, _pooled(run, parts, exp_id), train_s, eval_s,
+        progress_state.add_row(row, row_avalanche, _pooled(run, parts, exp_id, progress_state), train_s, eval_s,
                                stored_bytes(strategy))
         progress_state.finished = exp_id + 1
         if checkpointing:
@@ -336,6 +357,7 @@ def _metrics(run: Run, parts: Assembled, progress_state: RunProgress) -> dict:
     from ..evaluation import metrics as metric_functions
     from ..evaluation import per_class
     from ..evaluation.predictions import ClassSpace
+    from ..evaluation.task_collectors import SCORE_OF_TASK
 
     stream, config = run.stream, run.config
     # FWT needs a head that could answer experience j before j: the scenario and the head
@@ -345,7 +367,8 @@ def _metrics(run: Run, parts: Assembled, progress_state: RunProgress) -> dict:
                                          fwt_defined=fwt_reason is None)
     own_classes = ClassSpace.of(stream).experience_classes
     steps = list(zip(progress_state.seen_classes, progress_state.confusion))
-    f1_by_step = [per_class.macro_f1(counts) for _, counts in steps]
+    scorer = _scorer(run)
+    f1_by_step = [per_class.macro_f1(counts, scorer) for _, counts in steps]
     return {
         "stream": stream.name, "strategy": config.strategy, "seed": config.seed, "order": config.order,
         "scenario": stream.scenario, "experiences": stream.experience_summaries(),
@@ -353,8 +376,8 @@ def _metrics(run: Run, parts: Assembled, progress_state: RunProgress) -> dict:
         "train_seconds": progress_state.train_seconds, "eval_seconds": progress_state.eval_seconds,
         "peak_rss_mb": progress_state.peak_rss_mb, "stored_bytes": progress_state.stored_bytes,
         "trainable_parameters": sum(p.numel() for p in parts.strategy.model.parameters() if p.requires_grad),
-        "macro_f1_matrix": [per_class.experience_f1(counts, classes, own_classes) for classes, counts in steps],
-        "macro_f1": f1_by_step[-1], "macro_f1_by_step": f1_by_step, "score": "accuracy",
+        "macro_f1_matrix": [per_class.experience_f1(counts, classes, own_classes, scorer) for classes, counts in steps],
+        "macro_f1": f1_by_step[-1], "macro_f1_by_step": f1_by_step, "score": SCORE_OF_TASK[_task_type(run)],
         "notes": [fwt_reason] if fwt_reason else [],
     }
 
@@ -395,10 +418,18 @@ def _class_files(run: Run, progress_state: RunProgress, metrics: dict) -> tuple[
     from ..state.run_folder import PER_CLASS_HEADER
 
     names = ClassSpace.of(run.stream).names
-    rows = per_class.per_class_rows(progress_state.seen_classes, progress_state.confusion, names)
-    header, confusion = per_class.confusion_table(progress_state.seen_classes[-1], progress_state.confusion[-1], names)
+    rows = per_class.per_class_rows(progress_state.seen_classes, progress_state.confusion, names, _scorer(run))
+    classes = progress_state.seen_classes[-1]
+    if _task_type(run) == "multi-label":  # a label set has no single predicted class
+        header = ["true \\ predicted", "predicted", "missed"]
+        confusion = [[names[c], *map(int, row)] for c, row in zip(classes, progress_state.class_confusion)]
+    else:
+        outside = "missed (no entity of that span)" if _task_type(run) == "token" else "outside the seen classes"
+        last = progress_state.class_confusion or progress_state.confusion[-1]
+        header, confusion = per_class.confusion_table(classes, last, names, outside=outside)
     title = f"{metrics['strategy']} on {metrics['stream']} (seed {metrics['seed']}), after the last experience"
-    png = confusion_matrix_png([row[0] for row in confusion], header[1:], [row[1:] for row in confusion], title)
+    png = confusion_matrix_png([row[0] for row in confusion], header[1:], [row[1:] for row in confusion], title,
+                               score=metrics["score"])
     return ({"per_class.csv": (list(PER_CLASS_HEADER), rows), "confusion_matrix.csv": (header, confusion)},
             {"confusion_matrix.png": png})
 

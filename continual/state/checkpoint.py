@@ -131,7 +131,8 @@ def stream_fingerprint(stream) -> str:
                               (e.val_texts, e.val_labels)):
             h.update(f"{len(texts)}|".encode())
             for text, label in zip(texts, labels):
-                h.update(text.encode("utf-8"))
+                # a token stream's text is its list of words: joined by a separator no word holds
+                h.update((text if isinstance(text, str) else "\x01".join(text)).encode("utf-8"))
                 h.update(f"\x00{label}\x00".encode())
     return h.hexdigest()
 

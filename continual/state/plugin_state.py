@@ -143,12 +143,14 @@ def adapters() -> dict[type, Callable[[object], StateAdapter]]:
 
     from ..engine.template import Progress
     from ..evaluation.predictions import PredictionCollector
+    from ..evaluation.task_collectors import LabelSetCollector, TagCollector
 
     return {Clock: ClockState, GEMPlugin: GEMState, AGEMPlugin: AGEMState, SupervisedTemplate: PlainTemplateState,
             Cumulative: CumulativeState, JointTraining: JointState,
             # no state that outlives an experience
             EvaluationPlugin: StateAdapter, EarlyStoppingPlugin: StateAdapter, PeriodicEval: StateAdapter,
-            Progress: StateAdapter, PredictionCollector: StateAdapter}
+            Progress: StateAdapter, PredictionCollector: StateAdapter, TagCollector: StateAdapter,
+            LabelSetCollector: StateAdapter}
 
 
 def state_of(target):

@@ -114,13 +114,17 @@ def _rebuild(config, summary: dict, folder: Path, kind: str):
     encoder, tokenizer = load_encoder_and_tokenizer(source, attention=config.model.attention)
     n_classes = summary["n_classes"]
     torch.manual_seed(derived_seed(config.seed, "model-init"))
-    model = build_model(encoder, head=config.model.head or default_head(summary["scenario"]), n_classes=n_classes,
-                        pooling=config.model.pooling, precision=config.training.precision)
     experiences = summary["experiences"]
+    task_type = summary.get("task_type", "single-label")
+    head = config.model.head or ("incremental" if task_type != "single-label" else default_head(summary["scenario"]))
+    model = build_model(encoder, head=head, n_classes=n_classes, pooling=config.model.pooling,
+                        precision=config.training.precision, task_type=task_type,
+                        experience_classes=[e["classes"] for e in experiences])
     names = ([[str(c) for c in e["classes"]] for e in experiences] if summary["scenario"] == "task"
              else [str(c) for c in range(n_classes)])
     context = StrategyContext(batch_size=config.training.batch_size, n_classes=n_classes, seed=config.seed,
-                              tokenizer=tokenizer, class_descriptions=names, max_length=config.stream.max_length)
+                              tokenizer=tokenizer, class_descriptions=names, max_length=config.stream.max_length,
+                              task_type=task_type)
     model = build_parts(list(hyperparameters(config)), hyperparameters(config), context, model)[0]
     for training in (True, False):
         model.train(training)
@@ -155,12 +159,15 @@ def load_model(run_dir, device: Optional[str] = None):
     unexpected = model.load_state_dict(state, strict=False).unexpected_keys
     if unexpected:
         raise UserError(f"{folder}/suite.safetensors does not fit the rebuilt model ({unexpected[0]} ...)")
-    model.encode = functools.partial(_encode, model.tokenizer, config.stream.max_length)
+    words = stored["stream"].get("task_type") == "token"
+    model.encode = functools.partial(_encode, model.tokenizer, config.stream.max_length, words=words)
     return model.to(torch.device(device) if device else "cpu").eval()
 
 
-def _encode(tokenizer, max_length: int, texts):
+def _encode(tokenizer, max_length: int, texts, words: bool = False):
+    """Packed inputs of texts, or for a tagger of sentences given as lists of words."""
     from streams.tokenization import pack
 
-    ids = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+    ids = tokenizer([list(t) for t in texts] if words else list(texts), truncation=True, max_length=max_length,
+                    is_split_into_words=words)["input_ids"]
     return pack(ids, max(len(i) for i in ids), tokenizer.pad_token_id or 0)

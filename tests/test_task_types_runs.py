@@ -1,0 +1,136 @@
+"""Token tagging and multi-label runs through the CLI on small files written here, with the tiny
+random BERT: results files, scores, the class-incremental protocol, refusals."""
+import csv
+import json
+import random
+
+import pytest
+
+from continual.check import main as check_main
+from continual.run import main
+
+from conftest import CLASS_WORDS, FILLER
+
+TYPES = ["asthma", "diabetes", "fracture", "migraine"]
+
+
+def _sentence(rng, kinds):
+    """Words and BIO tags: filler words around one entity (one or two words) per kind."""
+    words, tags = [], []
+    for kind in kinds:
+        words += [rng.choice(FILLER) for _ in range(rng.randint(1, 3))]
+        entity = rng.sample(CLASS_WORDS[kind], rng.randint(1, 2))
+        words += entity
+        tags += ["O"] * (len(words) - len(tags) - len(entity)) + [f"B-{kind}"] + [f"I-{kind}"] * (len(entity) - 1)
+    words.append(rng.choice(FILLER))
+    tags.append("O")
+    return words, tags
+
+
+def write_conll(path, n=160, seed=0):
+    rng = random.Random(seed)
+    with open(path, "w", encoding="utf-8") as handle:
+        for i in range(n):
+            kinds = [TYPES[i % 4]] + ([TYPES[(i // 4) % 4]] if i % 5 == 0 and (i // 4) % 4 != i % 4 else [])
+            for word, tag in zip(*_sentence(rng, kinds)):
+                handle.write(f"{word}\t{tag}\n")
+            handle.write("\n")
+    return path
+
+
+def write_multilabel(path, n=160, seed=0):
+    rng = random.Random(seed)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["note", "codes"])
+        for i in range(n):
+            kinds = sorted({TYPES[i % 4], TYPES[rng.randrange(4)]}) if i % 3 == 0 else [TYPES[i % 4]]
+            words = [w for k in kinds for w in rng.sample(CLASS_WORDS[k], 2)] + rng.sample(FILLER, 3)
+            rng.shuffle(words)
+            writer.writerow([" ".join(words) + f" {i}", ";".join(kinds)])
+    return path
+
+
+def _run(tmp_path, model_dir, *extra, strategy="naive"):
+    return main(["--strategy", strategy, "--model", model_dir, "--out", str(tmp_path / "out"), "--no-cache",
+                 "--no-progress", "--batch-size", "8", "--epochs", "6", "--lr", "0.01",
+                 "--train-per-class", "20", "--test-per-class", "10", *extra])
+
+
+def _metrics(tmp_path, stream, strategy="naive"):
+    run = tmp_path / "out" / stream / strategy / "seed-0"
+    return run, json.loads((run / "metrics.json").read_text())
+
+
+def test_a_token_run_scores_entity_f1_and_keeps_the_results_contract(tmp_path, tiny_model_dir):
+    data = write_conll(tmp_path / "tags.conll")
+    assert _run(tmp_path, tiny_model_dir, "--data", str(data), "--scenario", "class", "--experiences", "2",
+                "--class-order", "asthma,diabetes,fracture,migraine") == 0
+    run, m = _metrics(tmp_path, "tags-class")
+    assert m["score"] == "entity_f1"
+    assert [e["class_names"] for e in m["experiences"]] == [["asthma", "diabetes"], ["fracture", "migraine"]]
+    assert m["accuracy_matrix"][0][1] == 0.0 and m["fwt"] is None  # future types cannot be predicted
+    assert m["accuracy_matrix"][0][0] > 0.5  # the tiny model learns the entity words
+    rows = list(csv.DictReader(open(run / "per_class.csv")))
+    assert {r["class_name"] for r in rows if r["after_experience"] == "1"} == set(TYPES)
+    header = next(csv.reader(open(run / "confusion_matrix.csv")))
+    assert header[1:5] == ["asthma", "diabetes", "fracture", "migraine"]
+    assert check_main([str(run)]) == 0
+    text = "".join(p.read_text(errors="ignore") for p in run.iterdir() if p.suffix in (".json", ".csv"))
+    assert "wheeze" not in text and "inhaler" not in text  # no input word in results
+
+
+def test_a_multilabel_run_scores_micro_f1(tmp_path, tiny_model_dir):
+    data = write_multilabel(tmp_path / "codes.csv")
+    assert _run(tmp_path, tiny_model_dir, "--data", str(data), "--text-col", "note", "--label-col", "codes",
+                "--label-sep", ";", "--scenario", "class", "--experiences", "2") == 0
+    run, m = _metrics(tmp_path, "codes-class")
+    assert m["score"] == "micro_f1"
+    assert len(m["accuracy_matrix"]) == 2 and m["accuracy_matrix"][0][0] > 0.5
+    assert check_main([str(run)]) == 0
+
+
+@pytest.mark.parametrize("strategy", ["replay", "ewc", "lwf"])
+def test_token_strategies_run(strategy, tmp_path, tiny_model_dir):
+    data = write_conll(tmp_path / "tags.conll", n=80)
+    assert _run(tmp_path, tiny_model_dir, "--data", str(data), "--scenario", "class", "--experiences", "2",
+                strategy=strategy) == 0
+    _, m = _metrics(tmp_path, "tags-class", strategy)
+    assert m["score"] == "entity_f1"
+
+
+@pytest.mark.parametrize("strategy", ["replay", "der", "ewc", "lwf"])
+def test_multilabel_strategies_run(strategy, tmp_path, tiny_model_dir):
+    data = write_multilabel(tmp_path / "codes.csv", n=80)
+    assert _run(tmp_path, tiny_model_dir, "--data", str(data), "--text-col", "note", "--label-col", "codes",
+                "--label-sep", ";", "--scenario", "class", "--experiences", "2", strategy=strategy) == 0
+
+
+@pytest.mark.parametrize("strategy, task", [("si", "token"), ("gem", "multi-label"), ("icarl", "token"),
+                                            ("der", "token"), ("lora-per-task", "multi-label")])
+def test_strategies_without_the_task_type_are_refused_before_training(strategy, task, tmp_path, tiny_model_dir,
+                                                                      capsys):
+    if task == "token":
+        data = ["--data", str(write_conll(tmp_path / "tags.conll", n=40))]
+    else:
+        data = ["--data", str(write_multilabel(tmp_path / "codes.csv", n=40)), "--text-col", "note",
+                "--label-col", "codes", "--label-sep", ";"]
+    assert _run(tmp_path, tiny_model_dir, *data, "--scenario", "class", strategy=strategy) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and strategy in err[0] and task in err[0]
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("metrics.json"))
+
+
+def test_bad_token_data_is_one_line(tmp_path, tiny_model_dir, capsys):
+    bad = tmp_path / "bad.conll"
+    bad.write_text("glucose B-diabetes\ninsulin X-diabetes\n\n", encoding="utf-8")
+    assert _run(tmp_path, tiny_model_dir, "--data", str(bad), "--scenario", "class") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0]
+
+
+def test_label_sep_with_another_task_type_is_refused(tmp_path, tiny_model_dir, capsys):
+    data = write_multilabel(tmp_path / "codes.csv", n=20)
+    assert _run(tmp_path, tiny_model_dir, "--data", str(data), "--text-col", "note", "--label-col", "codes",
+                "--label-sep", ";", "--task-type", "token", "--scenario", "class") == 2
+    assert "--label-sep" in capsys.readouterr().err
