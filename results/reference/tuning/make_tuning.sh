@@ -44,6 +44,8 @@ tune --strategy mas --grid mas.lambda=1,100,10000,1000000
 tune --strategy seq-star --grid training.lr=0.0003,0.001,0.003 --grid training.epochs=2,5
 # LwF: Li & Hoiem use lambda_o = 1 and T = 2.
 tune --strategy lwf --grid lwf.alpha=1,2,4 --grid lwf.temperature=1,2
+# LwF, past the first grid's edge (alpha 4, T 1 won): stronger distillation at T = 1.
+tune --strategy lwf --grid lwf.alpha=8,16 --grid lwf.temperature=1 --out "$OUT/lwf-fine"
 tune --strategy online-ewc --grid online-ewc.lambda=100000,1000000,10000000 --grid online-ewc.decay=0.9,1.0
 # DER++: Buzzega et al. search alpha in 0.1..1 and beta in 0.5..1.
 tune --strategy der --grid der.alpha=0.1,0.5 --grid der.beta=0.5,1.0
