@@ -348,7 +348,7 @@ def command(argv: Sequence[str]) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from .engine.launch import program_main
 
-    return program_main(command, argv)
+    return program_main(command, argv, "continual.tune")
 
 
 if __name__ == "__main__":

@@ -163,3 +163,15 @@ def test_trials_on_ray_score_as_trials_one_after_another(tiny_model_dir, tmp_pat
     assert on_ray == sequential
     poll_until(lambda: not [p for p in ray_processes() if p.pid not in before and p.is_running()], timeout=30.0,
                what="the Ray processes of the tuning to end")
+
+
+def test_an_interrupted_tuning_prints_the_tuning_command_that_resumes_it(monkeypatch, capsys):
+    import continual.tune as tune
+
+    def interrupted(argv):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tune, "command", interrupted)
+    assert tune.main(["--strategy", "ewc", "--grid", "ewc.lambda=1,2"]) == 130
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == "interrupted: resume with: python -m continual.tune --strategy ewc --grid ewc.lambda=1,2 --resume"

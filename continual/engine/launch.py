@@ -61,23 +61,24 @@ def confine_library_files(cache_dir: Optional[str]) -> None:
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(base / "torchinductor"))
 
 
-def resume_command(argv: Sequence[str]) -> str:
-    """The command line that continues the runs of ``argv`` (the same flags plus --resume)."""
+def resume_command(argv: Sequence[str], program: str = "continual.run") -> str:
+    """The command line that continues the runs of ``argv`` (the same program and flags plus
+    --resume)."""
     import shlex
 
-    return "python -m continual.run " + shlex.join([*(a for a in argv if a != "--resume"), "--resume"])
+    return f"python -m {program} " + shlex.join([*(a for a in argv if a != "--resume"), "--resume"])
 
 
-def stopped(stop: KeyboardInterrupt, argv: Sequence[str]) -> int:
+def stopped(stop: KeyboardInterrupt, argv: Sequence[str], program: str = "continual.run") -> int:
     """Exit code of a command stopped by Ctrl-C (130) or SIGTERM (143), after printing the
     command that resumes it: finished experiences are checkpointed, so nothing is lost."""
     from ..state.signals import Terminated
 
-    print(f"interrupted: resume with: {resume_command(argv)}", file=sys.stderr)
+    print(f"interrupted: resume with: {resume_command(argv, program)}", file=sys.stderr)
     return 143 if isinstance(stop, Terminated) else 130
 
 
-def program_main(command, argv) -> int:
+def program_main(command, argv, program: str = "continual.run") -> int:
     """A program's ``main``: quiet library warnings, SIGTERM stops like Ctrl-C, bad input is one
     line and exit 2, an interruption says how to continue (:func:`stopped`)."""
     import sys
@@ -88,4 +89,4 @@ def program_main(command, argv) -> int:
     quiet_library_warnings()
     argv = list(sys.argv[1:] if argv is None else argv)
     with sigterm_stops():
-        return exit_code(lambda: command(argv), on_interrupt=lambda stop: stopped(stop, argv))
+        return exit_code(lambda: command(argv), on_interrupt=lambda stop: stopped(stop, argv, program))
