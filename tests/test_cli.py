@@ -57,6 +57,9 @@ def test_list_streams_shows_the_card(capsys):
     out = capsys.readouterr().out
     assert "icd10cm-chapters" in out and "21 classes" in out
     assert "licence:" in out and "version: ICD-10-CM 2026" in out and "1000 train / 250 test" in out and "texts:" in out
+    assert "caps 200 train / 50 test texts per class" in out  # the builders' own defaults
+    tags = out[out.index("icd10cm-tags"):].split("\n\n")[0]
+    assert "token" in tags and "8 entity types" in tags and "synthetic" in tags and "real ICD-10-CM terms" in tags
 
 
 def test_small_run_writes_the_contract(tmp_path, tiny_model_dir, capsys):

@@ -11,14 +11,18 @@ def list_streams() -> str:
     for spec in BUILTIN_STREAMS.values():
         stream = spec.build(seed=0)
         card = stream.card
+        unit = "entity types" if spec.task_type == "token" else "classes"
         sizes = "; ".join(
-            f"exp {e.id}: {len(e.classes)} classes, {e.n_train} train / {e.n_test} test"
+            f"exp {e.id}: {len(e.classes)} {unit}, {e.n_train} train / {e.n_test} test"
             for e in stream.experiences
         )
+        train, test = _default_caps(spec)
+        per = "sentences per entity type" if spec.task_type == "token" else "texts per class"
         blocks.append("\n".join([
-            f"{spec.name}  [{spec.scenario}-incremental, {len(stream.experiences)} experiences, {stream.n_classes} classes]",
+            f"{spec.name}  [{spec.scenario}-incremental, {spec.task_type}, {len(stream.experiences)} experiences, "
+            f"{stream.n_classes} {unit}]",
             f"    {spec.description}",
-            f"    sizes (seed 0; caps 100 train / 50 test per class): {sizes}",
+            f"    sizes (seed 0; caps {train} train / {test} test {per}): {sizes}",
             f"    texts: {sum(e.n_train + e.n_test for e in stream.experiences)} in this split",
             f"    source: {card.source}",
             f"    version: {card.version}",
@@ -27,6 +31,14 @@ def list_streams() -> str:
             *[f"    note: {n}" for n in stream.notes],
         ]))
     return "\n\n".join(blocks)
+
+
+def _default_caps(spec) -> tuple:
+    """The builder's own default per-class caps (what ``spec.build(seed=0)`` used)."""
+    import inspect
+
+    parameters = inspect.signature(spec.build).parameters
+    return parameters["train_per_class"].default, parameters["test_per_class"].default
 
 
 def list_strategies(names=None) -> str:
