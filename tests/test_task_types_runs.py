@@ -121,12 +121,67 @@ def test_strategies_without_the_task_type_are_refused_before_training(strategy, 
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("metrics.json"))
 
 
-def test_bad_token_data_is_one_line(tmp_path, tiny_model_dir, capsys):
-    bad = tmp_path / "bad.conll"
-    bad.write_text("glucose B-diabetes\ninsulin X-diabetes\n\n", encoding="utf-8")
-    assert _run(tmp_path, tiny_model_dir, "--data", str(bad), "--scenario", "class") == 2
+@pytest.mark.parametrize("name, content, extra", [
+    ("scheme.conll", "glucose B-diabetes\ninsulin X-diabetes\n\n", []),  # an unknown tag scheme
+    ("lengths.jsonl", '{"tokens": ["glucose", "high"], "tags": ["B-diabetes"]}\n', []),
+    ("empty.csv", "note,codes\nglucose high,\ninsulin low,\n", ["--text-col", "note", "--label-col", "codes",
+                                                                  "--label-sep", ";"]),
+])
+def test_bad_task_data_is_one_line_and_exit_2(name, content, extra, tmp_path, tiny_model_dir, capsys):
+    bad = tmp_path / name
+    bad.write_text(content, encoding="utf-8")
+    assert _run(tmp_path, tiny_model_dir, "--data", str(bad), "--scenario", "class", *extra) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "Traceback" not in err[0]
+    assert len(err) == 1 and "Traceback" not in err[0] and "glucose" not in err[0]
+
+
+def test_an_interrupted_token_run_resumes_to_the_uninterrupted_numbers(tmp_path, tiny_model_dir, monkeypatch):
+    from continual.state import checkpoint
+
+    data = write_conll(tmp_path / "tags.conll", n=80)
+    argv = ["--data", str(data), "--scenario", "class", "--experiences", "2"]
+    assert _run(tmp_path / "whole", tiny_model_dir, *argv, strategy="replay") == 0
+    real_save = checkpoint.save
+
+    def save(run_dir, payload):
+        path = real_save(run_dir, payload)
+        if payload["progress"]["finished"] == 1:
+            raise KeyboardInterrupt
+        return path
+
+    monkeypatch.setattr(checkpoint, "save", save)
+    assert _run(tmp_path / "cut", tiny_model_dir, *argv, strategy="replay") == 130
+    monkeypatch.setattr(checkpoint, "save", real_save)
+    assert _run(tmp_path / "cut", tiny_model_dir, *argv, "--resume", strategy="replay") == 0
+    _, whole = _metrics(tmp_path / "whole", "tags-class", "replay")
+    _, cut = _metrics(tmp_path / "cut", "tags-class", "replay")
+    assert cut["accuracy_matrix"] == whole["accuracy_matrix"]
+    assert cut["macro_f1_by_step"] == whole["macro_f1_by_step"]
+
+
+@pytest.mark.parametrize("task", ["token", "multi-label"])
+def test_the_domain_scenario_keeps_every_type_in_each_experience(task, tmp_path, tiny_model_dir):
+    rng = random.Random(1)
+    if task == "token":
+        path = tmp_path / "sites.jsonl"
+        with open(path, "w", encoding="utf-8") as handle:
+            for i in range(120):
+                words, tags = _sentence(rng, [TYPES[i % 2]])
+                handle.write(json.dumps({"tokens": words, "tags": tags, "site": f"s{i % 3}"}) + "\n")
+        data = ["--data", str(path), "--domain-col", "site"]
+    else:
+        path = tmp_path / "sites.csv"
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["note", "codes", "site"])
+            for i in range(120):
+                writer.writerow([" ".join(rng.sample(CLASS_WORDS[TYPES[i % 2]], 2)) + f" {i}", TYPES[i % 2], f"s{i % 3}"])
+        data = ["--data", str(path), "--text-col", "note", "--label-col", "codes", "--label-sep", ";",
+                "--domain-col", "site"]
+    assert _run(tmp_path, tiny_model_dir, *data, "--scenario", "domain") == 0
+    _, m = _metrics(tmp_path, "sites-domain")
+    assert [len(e["classes"]) for e in m["experiences"]] == [2, 2, 2]
+    assert m["fwt"] is not None  # every experience's types have units from the first experience on
 
 
 def test_label_sep_with_another_task_type_is_refused(tmp_path, tiny_model_dir, capsys):
