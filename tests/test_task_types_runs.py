@@ -189,3 +189,19 @@ def test_label_sep_with_another_task_type_is_refused(tmp_path, tiny_model_dir, c
     assert _run(tmp_path, tiny_model_dir, "--data", str(data), "--text-col", "note", "--label-col", "codes",
                 "--label-sep", ";", "--task-type", "token", "--scenario", "class") == 2
     assert "--label-sep" in capsys.readouterr().err
+
+
+def test_tuning_a_token_stream_scores_its_validation_sentences(tmp_path, tiny_model_dir, capsys):
+    from continual.tune import main as tune_main
+
+    data = write_conll(tmp_path / "tags.conll", n=120)
+    argv = ["--strategy", "naive", "--model", tiny_model_dir, "--out", str(tmp_path / "tuning"), "--no-cache",
+            "--no-progress", "--batch-size", "8", "--epochs", "2", "--train-per-class", "15",
+            "--test-per-class", "5", "--val-per-class", "5", "--data", str(data), "--scenario", "class",
+            "--experiences", "2", "--grid", "training.lr=0.003,0.01", "--metric", "learning_accuracy"]
+    assert tune_main(argv) == 0, capsys.readouterr().err
+    rows = list(csv.DictReader(open(tmp_path / "tuning" / "tags-class" / "naive" / "tuning.csv")))
+    assert len(rows) == 4 and all(0.0 <= float(r["learning_accuracy"]) <= 1.0 for r in rows)
+    trial = tmp_path / "tuning" / "tags-class" / "naive" / "trials"
+    metrics = [json.loads(p.read_text()) for p in trial.rglob("metrics.json")]
+    assert metrics and all(m["score"] == "entity_f1" for m in metrics)
