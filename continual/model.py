@@ -162,9 +162,11 @@ def multi_head_classifier_class():
 def units_of_classes(task_type: str):
     """The output units of a set of class ids: the class ids themselves, or for token tagging
     each entity type's B and I tags and the O tag (tag ids: O = 0, B-k = 1 + 2k, I-k = 2 + 2k)."""
+    from strategies.task_losses import token_units
+
     if task_type != "token":
         return lambda classes: sorted(int(c) for c in classes)
-    return lambda types: [0, *sorted(u for k in types for u in (1 + 2 * int(k), 2 + 2 * int(k)))]
+    return token_units
 
 
 def class_head_class():

@@ -11,10 +11,11 @@ from sklearn.metrics import f1_score as sk_f1
 from sklearn.metrics import precision_recall_fscore_support
 
 from continual.evaluation import tagging
+from streams.tagging import tag_names, type_of_tag
 from continual.evaluation.task_collectors import LabelSetCollector, TagCollector
 
 TYPES = ["diabetes", "neoplasm", "stroke"]
-NAMES = tagging.tag_names(TYPES)
+NAMES = tag_names(TYPES)
 
 
 def _random_tags(rng, n):
@@ -27,7 +28,7 @@ def _strings(seqs):
 
 def test_tag_names_and_types():
     assert NAMES == ["O", "B-diabetes", "I-diabetes", "B-neoplasm", "I-neoplasm", "B-stroke", "I-stroke"]
-    assert [tagging.type_of(t) for t in range(7)] == [None, 0, 0, 1, 1, 2, 2]
+    assert [type_of_tag(t) for t in range(7)] == [None, 0, 0, 1, 1, 2, 2]
 
 
 def test_entities_are_strict_iob2():
@@ -62,7 +63,7 @@ def test_entity_counts_over_some_types_read_the_others_as_O():
     guess = [_random_tags(rng, 10) for _ in range(30)]
 
     def only(seqs, keep):
-        return [[t if t and tagging.type_of(t) in keep else 0 for t in seq] for seq in seqs]
+        return [[t if t and type_of_tag(t) in keep else 0 for t in seq] for seq in seqs]
 
     counts = tagging.entity_counts(gold, guess, [1])
     expected = f1_score(_strings(only(gold, {1})), _strings(only(guess, {1})), mode="strict", scheme=IOB2,

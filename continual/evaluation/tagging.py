@@ -33,32 +33,13 @@ from typing import Optional
 
 import numpy as np
 
-
-def tag_names(type_names: Sequence[str]) -> list[str]:
-    """``["O", "B-<type 0>", "I-<type 0>", ...]``: the tag of each tag id."""
-    names = ["O"]
-    for name in type_names:
-        names += [f"B-{name}", f"I-{name}"]
-    return names
-
-
-def type_of(tag: int) -> Optional[int]:
-    """The entity type of a tag id, None for ``O`` (and for ignored positions, -100)."""
-    return None if tag <= 0 else (tag - 1) // 2
+from streams.tagging import entity_spans, keep_types
 
 
 def entities(tags: Sequence[int]) -> set[tuple[int, int, int]]:
-    """The (type, start, end) of every entity of one tag sequence, strict IOB2: an entity starts at
-    ``B-X`` and runs over the ``I-X`` that follow; a stray ``I-X`` starts none."""
-    found, start, kind = set(), None, None
-    for position, tag in enumerate([*tags, 0]):
-        inside = tag > 0 and tag % 2 == 0 and kind == type_of(tag) and start is not None
-        if inside:
-            continue
-        if start is not None:
-            found.add((kind, start, position))
-        start, kind = (position, type_of(tag)) if tag > 0 and tag % 2 == 1 else (None, None)
-    return found
+    """The (type, start, end) of every entity of one tag sequence, strict IOB2 (an entity starts
+    at ``B-X`` and runs over the ``I-X`` that follow; a stray ``I-X`` starts none)."""
+    return set(entity_spans(tags))
 
 
 def entity_counts(gold: Iterable[Sequence[int]], predicted: Iterable[Sequence[int]],
@@ -68,8 +49,8 @@ def entity_counts(gold: Iterable[Sequence[int]], predicted: Iterable[Sequence[in
     index = {int(t): k for k, t in enumerate(types)}
     counts = np.zeros((len(types), 3), dtype=np.int64)
     for true_tags, predicted_tags in zip(gold, predicted):
-        true = {e for e in entities(_keep(true_tags, index)) if e[0] in index}
-        guess = {e for e in entities(_keep(predicted_tags, index)) if e[0] in index}
+        true = entities(keep_types(true_tags, index))
+        guess = entities(keep_types(predicted_tags, index))
         for kind, *_ in true & guess:
             counts[index[kind], 0] += 1
         for kind, *_ in guess - true:
@@ -77,10 +58,6 @@ def entity_counts(gold: Iterable[Sequence[int]], predicted: Iterable[Sequence[in
         for kind, *_ in true - guess:
             counts[index[kind], 2] += 1
     return counts.tolist()
-
-
-def _keep(tags: Sequence[int], index: dict) -> list[int]:
-    return [t if t > 0 and type_of(t) in index else 0 for t in tags]
 
 
 def entity_confusion(gold: Iterable[Sequence[int]], predicted: Iterable[Sequence[int]],
@@ -91,8 +68,8 @@ def entity_confusion(gold: Iterable[Sequence[int]], predicted: Iterable[Sequence
     index = {int(t): k for k, t in enumerate(types)}
     counts = np.zeros((len(types), len(types) + 1), dtype=np.int64)
     for true_tags, predicted_tags in zip(gold, predicted):
-        guess = {(start, end): kind for kind, start, end in entities(_keep(predicted_tags, index))}
-        for kind, start, end in entities(_keep(true_tags, index)):
+        guess = {(start, end): kind for kind, start, end in entities(keep_types(predicted_tags, index))}
+        for kind, start, end in entities(keep_types(true_tags, index)):
             counts[index[kind], index[guess[(start, end)]] if (start, end) in guess else len(types)] += 1
     return counts.tolist()
 
