@@ -344,10 +344,10 @@ MATRIX_NAMES = {"keep": 1, "width": 14}
 
 def matrix_layout(t: int, n_panels: int, label_chars: int) -> dict:
     """How accuracy_matrices.png fits one column: two panels a row while a panel of ``t``
-    experiences keeps cells wide enough for its values (``t`` <= 4, rows labelled by their
-    numbers alone), else one; the figure's size, from the heatmaps' side left beside tick labels
+    experiences keeps cells wide enough for its values at 7 pt (``t`` <= 5, the default stream's
+    count; rows labelled by their numbers alone), else one; the figure's size, from the heatmaps' side left beside tick labels
     of ``label_chars`` characters; whether and how big cells are annotated; title widths."""
-    ncols = 2 if t <= 4 and label_chars <= 3 and n_panels > 1 else 1
+    ncols = 2 if t <= 5 and label_chars <= 3 and n_panels > 1 else 1
     nrows = math.ceil(n_panels / ncols)
     panel_width = (COLUMN_WIDTH_IN - 0.1) / ncols
     label_room = 0.4 + label_chars * MATRIX_MIN_FONT * CHARACTER_EM / 72  # the y label and tick labels
