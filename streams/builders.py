@@ -170,35 +170,16 @@ def assign_experiences(
     task_order: Optional[Sequence] = None,
 ) -> Layout:
     """Step 1: the experience of every row. The class order is drawn here when not given."""
-    for option, given, applies in (("--class-order", class_order, "class"),
-                                   ("--domain-order", domain_order, "domain"),
-                                   ("--task-order", task_order, "task")):
-        if given is not None and scenario != applies:
-            raise DataError(f"{option} applies to the {applies} scenario only: leave it out")
+    _check_order_options(scenario, class_order=class_order, domain_order=domain_order,
+                         task_order=task_order)
     if scenario == "class":
-        order = _class_order(table, class_order, seed)
-        count = n_experiences or min(DEFAULT_CLASS_EXPERIENCES, len(order))
-        if count > len(order):
-            raise DataError(f"cannot cut {len(order)} classes into {count} experiences: use "
-                            f"--experiences between 1 and {len(order)}")
-        groups = split_classes(order, count)
+        groups = _class_groups(_class_order(table, class_order, seed), n_experiences)
         experience_of_class = {c: e for e, group in enumerate(groups) for c in group}
         return Layout(scenario, [experience_of_class[label] for label in table.labels],
                       class_groups=groups)
-    column = table.domains if scenario == "domain" else table.tasks
-    if column is None:
-        fix = "pass --domain-col" if scenario == "domain" else \
-            "pass --task-col or a comma-separated list of files (one task per file)"
-        raise DataError(f"the {scenario} scenario needs a {scenario} column: {fix}")
-    given = domain_order if scenario == "domain" else (task_order or table.task_order)
-    names = _value_order(column, given, scenario)
-    if n_experiences is not None:
-        if n_experiences > len(names):
-            raise DataError(f"--experiences {n_experiences} is more than the {len(names)} "
-                            f"{scenario} values: use at most {len(names)}")
-        names = names[:n_experiences]
-    position = {v: e for e, v in enumerate(names)}
-    return Layout(scenario, [position.get(v, -1) for v in column], names=names)
+    names, experience = _value_layout(table, scenario=scenario, n_experiences=n_experiences,
+                                      domain_order=domain_order, task_order=task_order)
+    return Layout(scenario, experience, names=names)
 
 
 def drop_conflicting_texts(table: SourceTable, *, layout: Layout) -> tuple[list[int], int]:
@@ -332,6 +313,53 @@ def _check_scenario(scenario: str, n_experiences: Optional[int]) -> None:
         raise DataError("--experiences must be at least 1")
 
 
+def _check_order_options(scenario: str, *, class_order: Optional[Sequence],
+                         domain_order: Optional[Sequence], task_order: Optional[Sequence]) -> None:
+    """An order option of another scenario than ``scenario`` is refused, not silently ignored."""
+    for option, given, applies in (("--class-order", class_order, "class"),
+                                   ("--domain-order", domain_order, "domain"),
+                                   ("--task-order", task_order, "task")):
+        if given is not None and scenario != applies:
+            raise DataError(f"{option} applies to the {applies} scenario only: leave it out")
+
+
+def _class_groups(order: list[int], n_experiences: Optional[int], *,
+                  classes_word: str = "classes") -> list[list[int]]:
+    """The classes of ``order`` cut into ``n_experiences`` groups (default
+    ``DEFAULT_CLASS_EXPERIENCES``, at most the number of classes); ``classes_word`` names the
+    classes in the message."""
+    count = n_experiences or min(DEFAULT_CLASS_EXPERIENCES, len(order))
+    if count > len(order):
+        raise DataError(f"cannot cut {len(order)} {classes_word} into {count} experiences: use "
+                        f"--experiences between 1 and {len(order)}")
+    return split_classes(order, count)
+
+
+def _value_layout(table, *, scenario: str, n_experiences: Optional[int],
+                  domain_order: Optional[Sequence], task_order: Optional[Sequence]
+                  ) -> tuple[list[str], list[int]]:
+    """The domain or task value of each experience of a domain or task ``scenario`` and the
+    experience of every row (-1: its value is left out).
+
+    ``table`` is any table with ``domains``, ``tasks`` and ``task_order`` columns. The values
+    come in the given order, else the table's task order (tasks only), else sorted, and the
+    first ``n_experiences`` of them are kept."""
+    column = table.domains if scenario == "domain" else table.tasks
+    if column is None:
+        fix = "pass --domain-col" if scenario == "domain" else \
+            "pass --task-col or a comma-separated list of files (one task per file)"
+        raise DataError(f"the {scenario} scenario needs a {scenario} column: {fix}")
+    given = domain_order if scenario == "domain" else (task_order or table.task_order)
+    names = _value_order(column, given, scenario)
+    if n_experiences is not None:
+        if n_experiences > len(names):
+            raise DataError(f"--experiences {n_experiences} is more than the {len(names)} "
+                            f"{scenario} values: use at most {len(names)}")
+        names = names[:n_experiences]
+    position = {v: e for e, v in enumerate(names)}
+    return names, [position.get(v, -1) for v in column]
+
+
 def _class_order(table: SourceTable, class_order: Optional[Sequence], seed: int) -> list[int]:
     """Class ids in order: the given order (label values, class names or ids), or seeded."""
     classes = list(range(len(table.class_names)))
@@ -349,10 +377,15 @@ def _class_order(table: SourceTable, class_order: Optional[Sequence], seed: int)
         unknown = next(c for c in given if c not in by_value and c not in by_name and c not in by_id)
         raise DataError(f"--class-order names {unknown!r}, which is not a label value, class name "
                         f"or class id (0..{len(classes) - 1}): check the order")
-    if sorted(order) != classes:
-        raise DataError(f"the class order must name every class exactly once: the data has "
-                        f"{len(classes)} classes, the order names {len(set(order))} of them")
+    _check_every_class_once(order, len(classes))
     return order
+
+
+def _check_every_class_once(order: list[int], n_classes: int) -> None:
+    """A given class order names each of the ``n_classes`` class ids exactly once."""
+    if sorted(order) != list(range(n_classes)):
+        raise DataError(f"the class order must name every class exactly once: the data has "
+                        f"{n_classes} classes, the order names {len(set(order))} of them")
 
 
 def _natural_key(value: str):

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from .base import DataError, SourceCard
-from .sources import (_ENCODING, _check_columns, _Columns, _is_missing, _label_value, _optional_columns,
-                      _read, _read_label_names, _Rows)
+from .sources import (_check_columns, _check_row_counts, _class_names, _Columns, _is_missing,
+                      _label_value, _optional_columns, _read, _Rows, _text_encoding, _texted_rows)
 from .tagging import read_dataset_source
 
 
@@ -44,11 +44,7 @@ class MultiLabelTable:
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        n = len(self.texts)
-        for column in ("labels", "domains", "tasks", "split"):
-            values = getattr(self, column)
-            if values is not None and len(values) != n:
-                raise ValueError(f"{column} has {len(values)} rows, texts has {n}")
+        _check_row_counts(self, ("labels", "domains", "tasks", "split"))
         if len(self.label_values) != len(self.class_names):
             raise ValueError("label_values and class_names must have the same length")
 
@@ -78,8 +74,7 @@ def load_multilabel_source(
     if label_sep is not None and not label_sep:
         raise DataError("--label-sep is empty: give the character that separates labels, e.g. ';'")
     columns = _Columns(text_col, label_col, domain_col, task_col, None, split_col)
-    token = _ENCODING.set(encoding)
-    try:
+    with _text_encoding(encoding):
         found = read_dataset_source(data, label_col=label_col) if not _is_frame(data) else None
         if found is not None:
             named, name, card_fields = found
@@ -88,17 +83,11 @@ def load_multilabel_source(
                 piece.label_feature_names = names
         else:
             pieces, name, card_fields = _read(data, label_col=label_col)
-    finally:
-        _ENCODING.reset(token)
     _check_columns(pieces, columns, name)
     raw = _Rows.of(pieces, columns)
     feature_names = [names for piece in pieces for names in [piece.label_feature_names]
                      for _ in range(len(piece.frame))]
-    keep = [bool(t) for t in raw.texts]
-    if not any(keep):
-        raise DataError(f"text column {text_col!r} in {name} is empty or blank in every row: "
-                        "check --text-col")
-    dropped = {"blank_texts": keep.count(False)}
+    keep, dropped = _texted_rows(raw, columns, name)
     optional, keep, dropped = _optional_columns(raw, pieces, columns, keep, dropped)
     rows = [i for i, k in enumerate(keep) if k]
     sets = _numbers_if_all([_label_set(raw.labels[i], label_sep, feature_names[i], raw.where[i], label_col)
@@ -108,10 +97,7 @@ def load_multilabel_source(
         raise DataError(f"no text of {name} has a label (every label set in {label_col!r} is empty): "
                         "check --label-col and --label-sep")
     label_id = {v: k for k, v in enumerate(label_values)}
-    names = [str(v) for v in label_values]
-    if label_names:
-        mapping = _read_label_names(label_names, numeric=isinstance(label_values[0], (int, float)))
-        names = [mapping.get(str(v), n) for v, n in zip(label_values, names)]
+    names = _class_names(label_values, label_names, numeric=isinstance(label_values[0], (int, float)))
     notes = [f"{n} rows dropped: {reason.replace('_', ' ')}" for reason, n in dropped.items() if n]
     return MultiLabelTable(
         name=name, card=SourceCard(name=name, description=f"multi-labelled texts read from "

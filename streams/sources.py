@@ -8,6 +8,7 @@ one-line message that names the file, column or row number, never the text itsel
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import datetime
 import json
@@ -16,7 +17,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Collection, Iterator, Optional, Sequence
 
 from .base import DataError, Records, SourceCard
 
@@ -59,11 +60,7 @@ class SourceTable:
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        n = len(self.texts)
-        for column in ("labels", "domains", "tasks", "groups", "split"):
-            values = getattr(self, column)
-            if values is not None and len(values) != n:
-                raise ValueError(f"{column} has {len(values)} rows, texts has {n}")
+        _check_row_counts(self, ("labels", "domains", "tasks", "groups", "split"))
         if len(self.label_values) != len(self.class_names):
             raise ValueError("label_values and class_names must have the same length")
 
@@ -77,6 +74,15 @@ class SourceTable:
                    label_values=list(range(len(records.class_names))),
                    class_names=list(records.class_names),
                    class_descriptions=records.class_descriptions, **columns)
+
+
+def _check_row_counts(table, columns: Sequence[str], *, rows: str = "texts") -> None:
+    """Each of ``columns`` of ``table`` that is not None has one value per item of ``rows``."""
+    n = len(getattr(table, rows))
+    for column in columns:
+        values = getattr(table, column)
+        if values is not None and len(values) != n:
+            raise ValueError(f"{column} has {len(values)} rows, {rows} has {n}")
 
 
 @dataclass
@@ -154,11 +160,8 @@ def load_source(
     its name) or JSON (``{"value": "name"}``) file of readable class names.
     """
     columns = _Columns(text_col, label_col, domain_col, task_col, group_col, split_col)
-    token = _ENCODING.set(encoding)
-    try:
+    with _text_encoding(encoding):
         pieces, name, card_fields = _read(data, label_col=label_col)
-    finally:
-        _ENCODING.reset(token)
     _check_columns(pieces, columns, name)
     raw = _Rows.of(pieces, columns)
     keep, dropped, kinds = _labelled_rows(raw, columns, name)
@@ -178,7 +181,8 @@ def load_source(
         texts=[raw.texts[i] for i in rows],
         labels=[class_id[v] for v in values],
         label_values=label_values,
-        class_names=_class_names(label_values, pieces, label_names, numeric="number" in kinds),
+        class_names=_class_names(label_values, label_names, numeric="number" in kinds,
+                                 feature_names=_feature_names(pieces)),
         **{k: None if v is None else [v[i] for i in rows] for k, v in optional.items()},
         task_order=_task_order(pieces) if not task_col else None,
         dropped=dropped,
@@ -192,21 +196,33 @@ def _check_columns(pieces: list[_Piece], columns: _Columns, name: str) -> None:
         available = [str(c) for c in piece.frame.columns]
         for flag, column in columns.given():
             if column not in piece.frame.columns:
-                shown = ", ".join(available[:30]) + (", ..." if len(available) > 30 else "")
-                raise DataError(f"column {column!r} ({flag}) is not in {piece.where}; "
-                                f"available columns: {shown or 'none'}: pass one of them")
+                raise _missing_column(column, flag, piece.where, available)
     if sum(len(p.frame) for p in pieces) == 0:
         raise DataError(f"{name} has no rows: give a file with one example per row")
+
+
+def _missing_column(column: str, flag: str, where: str, available: list[str]) -> DataError:
+    """The error for a ``column`` asked for with ``flag`` that is not among the ``available``
+    columns of the file or split ``where``."""
+    shown = ", ".join(available[:30]) + (", ..." if len(available) > 30 else "")
+    return DataError(f"column {column!r} ({flag}) is not in {where}; "
+                     f"available columns: {shown or 'none'}: pass one of them")
+
+
+def _texted_rows(raw: _Rows, columns: _Columns, name: str) -> tuple[list[bool], dict[str, int]]:
+    """Which rows have a text, and ``{"blank_texts": how many have none}``; no text at all is an
+    error."""
+    if not any(raw.texts):
+        raise DataError(f"text column {columns.text!r} in {name} is empty or blank in every row: "
+                        "check --text-col")
+    keep = [bool(t) for t in raw.texts]
+    return keep, {"blank_texts": keep.count(False)}
 
 
 def _labelled_rows(raw: _Rows, columns: _Columns, name: str) -> tuple[list[bool], dict[str, int], set[str]]:
     """Which rows have a text and one label; the counts dropped (``blank_texts``,
     ``missing_labels``); and the label kinds used ('number' or 'string', never both)."""
-    if not any(raw.texts):
-        raise DataError(f"text column {columns.text!r} in {name} is empty or blank in every row: "
-                        "check --text-col")
-    keep = [bool(t) for t in raw.texts]
-    dropped = {"blank_texts": keep.count(False)}
+    keep, dropped = _texted_rows(raw, columns, name)
     kinds = [_label_kind(v) for v in raw.labels]
     for i, kind in enumerate(kinds):
         if kind == "other" and keep[i]:
@@ -243,8 +259,7 @@ def _optional_columns(raw: _Rows, pieces: list[_Piece], columns: _Columns, keep:
     for column in ("domains", "tasks"):
         values = optional[column]
         if values is not None:
-            dropped[f"missing_{column}"] = sum(1 for k, v in zip(keep, values) if k and v is None)
-            keep = [k and v is not None for k, v in zip(keep, values)]
+            keep, dropped[f"missing_{column}"] = _without_missing(keep, values)
     if columns.group:
         # a row without a group is a group of its own
         optional["groups"] = [g if g is not None else f"\x00row {i}"
@@ -252,6 +267,12 @@ def _optional_columns(raw: _Rows, pieces: list[_Piece], columns: _Columns, keep:
     if columns.split or any(p.split for p in pieces):
         optional["split"] = _split_names(raw, columns, keep)
     return optional, keep, dropped
+
+
+def _without_missing(keep: list[bool], values: list) -> tuple[list[bool], int]:
+    """``keep`` less the rows whose value is None, and how many kept rows that drops."""
+    missing = sum(1 for k, v in zip(keep, values) if k and v is None)
+    return [k and v is not None for k, v in zip(keep, values)], missing
 
 
 def _split_names(raw: _Rows, columns: _Columns, keep: list[bool]) -> list[Optional[str]]:
@@ -268,12 +289,16 @@ def _split_names(raw: _Rows, columns: _Columns, keep: list[bool]) -> list[Option
     return names
 
 
-def _class_names(label_values: list, pieces: list[_Piece], label_names: Optional[str], *,
-                 numeric: bool) -> list[str]:
-    """Readable class names: a ``label_names`` file first, then a ``ClassLabel`` feature's names
-    for integer labels, else the label values themselves."""
+def _feature_names(pieces: list[_Piece]) -> Optional[list[str]]:
+    """The label ``ClassLabel`` names of the first piece that has them."""
+    return next((p.label_feature_names for p in pieces if p.label_feature_names), None)
+
+
+def _class_names(label_values: list, label_names: Optional[str], *, numeric: bool,
+                 feature_names: Optional[list[str]] = None) -> list[str]:
+    """Readable class names: a ``label_names`` file first, then ``feature_names`` (a
+    ``ClassLabel`` feature's names) for integer labels, else the label values themselves."""
     names = [str(v) for v in label_values]
-    feature_names = next((p.label_feature_names for p in pieces if p.label_feature_names), None)
     if feature_names and all(isinstance(v, int) and 0 <= v < len(feature_names) for v in label_values):
         names = [feature_names[v] for v in label_values]
     if label_names:
@@ -293,14 +318,7 @@ def _read(data, *, label_col: str) -> tuple[list[_Piece], str, dict]:
         return _read_object(data, label_col)
     path = Path(os.path.expanduser(data))
     if not path.exists() and "," in data:
-        files = [Path(os.path.expanduser(p.strip())) for p in data.split(",") if p.strip()]
-        for file in files:
-            if not file.is_file():
-                raise DataError(f"file {str(file)!r} not found: check the comma-separated --data list")
-        stems = [_stem(f) for f in files]
-        if len(set(stems)) != len(stems):
-            raise DataError("two files in the --data list have the same name; the task name is the "
-                            "file name: rename one of them")
+        files, stems = _listed_files(data)
         pieces = [_Piece(_read_file(f), f.name, task=s) for f, s in zip(files, stems)]
         return pieces, _safe_name("+".join(stems)), _local_card(data, files)
     if path.is_file():
@@ -312,6 +330,20 @@ def _read(data, *, label_col: str) -> tuple[list[_Piece], str, dict]:
     if looks_like_path(data):
         raise DataError(f"file or folder {data!r} not found: check the --data path")
     return _read_hub_dataset(data, label_col)
+
+
+def _listed_files(data: str) -> tuple[list[Path], list[str]]:
+    """The files of a comma-separated ``--data`` list and their stems, the names of their tasks;
+    each file must exist and no two may share a stem."""
+    files = [Path(os.path.expanduser(p.strip())) for p in data.split(",") if p.strip()]
+    for file in files:
+        if not file.is_file():
+            raise DataError(f"file {str(file)!r} not found: check the comma-separated --data list")
+    stems = [_stem(f) for f in files]
+    if len(set(stems)) != len(stems):
+        raise DataError("two files in the --data list have the same name; the task name is the "
+                        "file name: rename one of them")
+    return files, stems
 
 
 def looks_like_path(name: str) -> bool:
@@ -341,6 +373,29 @@ def _safe_name(name: str) -> str:
 _ENCODING: contextvars.ContextVar[str] = contextvars.ContextVar("encoding", default="utf-8")
 
 
+@contextlib.contextmanager
+def _text_encoding(encoding: str) -> Iterator[None]:
+    """Files read inside the block are read as ``encoding`` text."""
+    token = _ENCODING.set(encoding)
+    try:
+        yield
+    finally:
+        _ENCODING.reset(token)
+
+
+def _undecodable(path: Path, encoding: str, error: UnicodeDecodeError) -> DataError:
+    """The error for a file ``path`` that is not ``encoding`` text."""
+    return DataError(f"cannot read {path.name}: it is not {encoding} text (byte "
+                     f"0x{error.object[error.start]:02x} at byte {error.start}); give its "
+                     "encoding with --encoding (latin-1, cp1252, ...)")
+
+
+def _unknown_encoding(encoding: str) -> DataError:
+    """The error for an ``encoding`` that Python does not know."""
+    return DataError(f"--encoding {encoding} is not a text encoding Python knows: use utf-8, "
+                     "latin-1, cp1252, ...")
+
+
 def _read_file(path: Path):
     import pandas as pd
 
@@ -361,10 +416,9 @@ def _read_file(path: Path):
         except ValueError:
             return pd.read_json(path, lines=True, dtype=False, convert_dates=False, encoding=encoding)
     except UnicodeDecodeError as error:
-        raise DataError(f"cannot read {path.name}: it is not {encoding} text (byte 0x{error.object[error.start]:02x} "
-                        f"at byte {error.start}); give its encoding with --encoding (latin-1, cp1252, ...)") from None
+        raise _undecodable(path, encoding, error) from None
     except LookupError:
-        raise DataError(f"--encoding {encoding} is not a text encoding Python knows: use utf-8, latin-1, cp1252, ...") from None
+        raise _unknown_encoding(encoding) from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{path.name} is empty: give a file with a header row and one example per "
                         "row") from None
@@ -376,20 +430,28 @@ def _read_file(path: Path):
 
 
 def _read_folder(path: Path, data: str) -> tuple[list[_Piece], str, dict]:
+    splits = _folder_files(path, data, suffixes=FORMATS, format_names=FORMAT_NAMES)
+    pieces = [_Piece(_read_file(f), f.name, split=split) for f, split in splits.items()]
+    return pieces, _safe_name(path.resolve().name), _local_card(data, list(splits))
+
+
+def _folder_files(path: Path, data: str, *, suffixes: Collection[str], format_names: str
+                  ) -> dict[Path, Optional[str]]:
+    """The data files of folder ``path`` (visible files with one of ``suffixes``), sorted, each
+    with its split when the folder holds train and test files (then it may hold nothing else),
+    else with None."""
     files = sorted(f for f in path.iterdir()
-                   if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in FORMATS)
+                   if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in suffixes)
     if not files:
-        raise DataError(f"folder {data!r} holds no {FORMAT_NAMES} file: check the --data path")
+        raise DataError(f"folder {data!r} holds no {format_names} file: check the --data path")
     splits = {f: SPLIT_NAMES.get(_stem(f).lower()) for f in files}
-    if {"train", "test"} <= set(splits.values()):
-        others = [f.name for f, s in splits.items() if s is None]
-        if others:
-            raise DataError(f"folder {data!r} has train and test files and also {others[0]}: move "
-                            "other files out of the folder")
-        pieces = [_Piece(_read_file(f), f.name, split=splits[f]) for f in files]
-    else:
-        pieces = [_Piece(_read_file(f), f.name) for f in files]
-    return pieces, _safe_name(path.resolve().name), _local_card(data, files)
+    if not {"train", "test"} <= set(splits.values()):
+        return {f: None for f in files}
+    others = [f.name for f, s in splits.items() if s is None]
+    if others:
+        raise DataError(f"folder {data!r} has train and test files and also {others[0]}: move "
+                        "other files out of the folder")
+    return splits
 
 
 def _local_card(data: str, files: Sequence[Path]) -> dict:
@@ -399,14 +461,18 @@ def _local_card(data: str, files: Sequence[Path]) -> dict:
             "citation": ""}
 
 
+def _dataframe_card(frame) -> dict:
+    """The card fields of a pandas DataFrame handed over in memory."""
+    return {"source": "a pandas DataFrame given to the Python API", "version": f"{len(frame)} rows",
+            "licence": UNKNOWN_LICENCE, "citation": ""}
+
+
 def _read_object(data, label_col: str) -> tuple[list[_Piece], str, dict]:
     """A table handed over in memory: a pandas DataFrame, or a datasets Dataset / DatasetDict."""
     import pandas as pd
 
     if isinstance(data, pd.DataFrame):
-        card = {"source": "a pandas DataFrame given to the Python API", "version": f"{len(data)} rows",
-                "licence": UNKNOWN_LICENCE, "citation": ""}
-        return [_Piece(data.copy(), "the DataFrame")], "dataframe", card
+        return [_Piece(data.copy(), "the DataFrame")], "dataframe", _dataframe_card(data)
     try:
         import datasets
     except ImportError:  # pragma: no cover - datasets is a dependency
@@ -419,28 +485,37 @@ def _read_object(data, label_col: str) -> tuple[list[_Piece], str, dict]:
 
 
 def _read_saved_dataset(path: Path, data: str, label_col: str):
-    import datasets
-
-    try:
-        loaded = datasets.load_from_disk(str(path))
-    except Exception as error:
-        raise DataError(f"cannot read {data!r} as a folder saved by datasets' save_to_disk "
-                        f"({type(error).__name__}): save it again or give a file") from None
-    pieces, card = _dataset_pieces(loaded, data, label_col)
+    pieces, card = _dataset_pieces(_load_saved_dataset(path, data), data, label_col)
     return pieces, _safe_name(path.resolve().name), card
 
 
 def _read_hub_dataset(name: str, label_col: str):
+    pieces, card = _dataset_pieces(_load_hub_dataset(name), name, label_col)
+    return pieces, _safe_name(name.rstrip("/").split("/")[-1]), card
+
+
+def _load_saved_dataset(path: Path, data: str):
+    """The Dataset or DatasetDict that ``save_to_disk`` wrote to folder ``path`` (``data``, as
+    given)."""
     import datasets
 
     try:
-        loaded = datasets.load_dataset(name)
+        return datasets.load_from_disk(str(path))
+    except Exception as error:
+        raise DataError(f"cannot read {data!r} as a folder saved by datasets' save_to_disk "
+                        f"({type(error).__name__}): save it again or give a file") from None
+
+
+def _load_hub_dataset(name: str):
+    """The hub dataset ``name``, as ``datasets.load_dataset`` gives it."""
+    import datasets
+
+    try:
+        return datasets.load_dataset(name)
     except Exception as error:
         raise DataError(f"cannot load {name!r} as a file, folder or Hugging Face dataset "
                         f"({type(error).__name__}): check the name (and that you are online) or "
                         "give a local file") from None
-    pieces, card = _dataset_pieces(loaded, name, label_col)
-    return pieces, _safe_name(name.rstrip("/").split("/")[-1]), card
 
 
 def _dataset_pieces(loaded, source: str, label_col: str) -> tuple[list[_Piece], dict]:

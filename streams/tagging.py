@@ -21,8 +21,11 @@ from pathlib import Path
 from typing import Any, Collection, Optional, Sequence
 
 from .base import TASK_TYPES, DataError, SourceCard
-from .sources import (SPLIT_NAMES, UNKNOWN_LICENCE, _ENCODING, _category, _dataset_pieces,
-                      _is_missing, _local_card, _read_file, _safe_name, _stem, looks_like_path)
+from .sources import (SPLIT_NAMES, _ENCODING, _category, _check_row_counts, _dataframe_card,
+                      _dataset_pieces, _folder_files, _is_missing, _listed_files, _load_hub_dataset,
+                      _load_saved_dataset, _local_card, _missing_column, _read_file, _safe_name,
+                      _stem, _text_encoding, _undecodable, _unknown_encoding, _without_missing,
+                      looks_like_path)
 
 #: Files read line by line as CoNLL (token ... tag), by extension.
 CONLL_SUFFIXES = (".conll", ".iob", ".iob2", ".bio", ".txt", ".tsv")
@@ -166,11 +169,7 @@ class TokenTable:
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        n = len(self.words)
-        for column in ("tags", "domains", "tasks", "split"):
-            values = getattr(self, column)
-            if values is not None and len(values) != n:
-                raise ValueError(f"{column} has {len(values)} rows, words has {n}")
+        _check_row_counts(self, ("tags", "domains", "tasks", "split"), rows="words")
         for i, (words, tags) in enumerate(zip(self.words, self.tags)):
             if len(words) != len(tags):
                 raise ValueError(f"sentence {i} has {len(words)} words and {len(tags)} tags")
@@ -223,11 +222,8 @@ def load_token_source(
     of tokens/words and tags/ner_tags/labels present); CoNLL files have no columns. Sentences
     without words, or without a domain or task asked for, are dropped and counted.
     """
-    token = _ENCODING.set(encoding)
-    try:
+    with _text_encoding(encoding):
         pieces, name, card_fields = _read_token_pieces(data, label_col)
-    finally:
-        _ENCODING.reset(token)
     columns = _token_columns(pieces, text_col, label_col, name)
     for flag, column in (("--domain-col", domain_col), ("--task-col", task_col), ("--split-col", split_col)):
         if column is not None:
@@ -245,8 +241,7 @@ def _token_table(raw: _Sentences, *, name: str, card_fields: dict, domain_col, t
     dropped = {"empty_sentences": keep.count(False)}
     for column, values, asked in (("domains", raw.domains, domain_col), ("tasks", raw.tasks, task_col)):
         if asked:
-            dropped[f"missing_{column}"] = sum(1 for k, v in zip(keep, values) if k and v is None)
-            keep = [k and v is not None for k, v in zip(keep, values)]
+            keep, dropped[f"missing_{column}"] = _without_missing(keep, values)
     rows = [i for i, k in enumerate(keep) if k]
     if not rows:
         raise DataError(f"no sentence of {name} has words (and the columns asked for): check the "
@@ -389,9 +384,7 @@ def _check_column(pieces: list[_Piece], column: str, flag: str) -> None:
                             f"{piece.where} is a CoNLL file without columns: leave {flag} out")
         available = [str(c) for c in piece.frame.columns]
         if column not in available:
-            shown = ", ".join(available[:30]) + (", ..." if len(available) > 30 else "")
-            raise DataError(f"column {column!r} ({flag}) is not in {piece.where}; available "
-                            f"columns: {shown or 'none'}: pass one of them")
+            raise _missing_column(column, flag, piece.where, available)
 
 
 # --- reading -----------------------------------------------------------------------------------------
@@ -403,23 +396,14 @@ def _read_token_pieces(data, label_col: Optional[str]) -> tuple[list[_Piece], st
     import pandas as pd
 
     if isinstance(data, pd.DataFrame):
-        card = {"source": "a pandas DataFrame given to the Python API", "version": f"{len(data)} rows",
-                "licence": UNKNOWN_LICENCE, "citation": ""}
-        return [_Piece(data.copy(), "the DataFrame")], "dataframe", card
+        return [_Piece(data.copy(), "the DataFrame")], "dataframe", _dataframe_card(data)
     found = read_dataset_source(data, label_col=label_col)
     if found is not None:
         pieces, name, card = found
         return [_Piece(p.frame, p.where, split=p.split, tag_names=names) for p, names in pieces], name, card
     path = Path(os.path.expanduser(data))
     if not path.exists() and "," in data:
-        files = [Path(os.path.expanduser(p.strip())) for p in data.split(",") if p.strip()]
-        for file in files:
-            if not file.is_file():
-                raise DataError(f"file {str(file)!r} not found: check the comma-separated --data list")
-        stems = [_stem(f) for f in files]
-        if len(set(stems)) != len(stems):
-            raise DataError("two files in the --data list have the same name; the task name is the "
-                            "file name: rename one of them")
+        files, stems = _listed_files(data)
         pieces = [_read_token_file(f, task=s) for f, s in zip(files, stems)]
         return pieces, _safe_name("+".join(stems)), _local_card(data, files)
     if path.is_file():
@@ -430,20 +414,10 @@ def _read_token_pieces(data, label_col: Optional[str]) -> tuple[list[_Piece], st
 
 
 def _read_token_folder(path: Path, data: str) -> tuple[list[_Piece], str, dict]:
-    files = sorted(f for f in path.iterdir() if f.is_file() and not f.name.startswith(".")
-                   and f.suffix.lower() in CONLL_SUFFIXES + TABLE_SUFFIXES)
-    if not files:
-        raise DataError(f"folder {data!r} holds no {TOKEN_FORMAT_NAMES} file: check the --data path")
-    splits = {f: SPLIT_NAMES.get(_stem(f).lower()) for f in files}
-    if {"train", "test"} <= set(splits.values()):
-        others = [f.name for f, s in splits.items() if s is None]
-        if others:
-            raise DataError(f"folder {data!r} has train and test files and also {others[0]}: move "
-                            "other files out of the folder")
-        pieces = [_read_token_file(f, split=splits[f]) for f in files]
-    else:
-        pieces = [_read_token_file(f) for f in files]
-    return pieces, _safe_name(path.resolve().name), _local_card(data, files)
+    splits = _folder_files(path, data, suffixes=CONLL_SUFFIXES + TABLE_SUFFIXES,
+                           format_names=TOKEN_FORMAT_NAMES)
+    pieces = [_read_token_file(f, split=split) for f, split in splits.items()]
+    return pieces, _safe_name(path.resolve().name), _local_card(data, list(splits))
 
 
 def _read_token_file(path: Path, *, split: Optional[str] = None, task: Optional[str] = None) -> _Piece:
@@ -493,12 +467,9 @@ def _read_text(path: Path, encoding: str) -> str:
     try:
         return path.read_text(encoding=encoding)
     except UnicodeDecodeError as error:
-        raise DataError(f"cannot read {path.name}: it is not {encoding} text (byte "
-                        f"0x{error.object[error.start]:02x} at byte {error.start}); give its "
-                        "encoding with --encoding (latin-1, cp1252, ...)") from None
+        raise _undecodable(path, encoding, error) from None
     except LookupError:
-        raise DataError(f"--encoding {encoding} is not a text encoding Python knows: use utf-8, "
-                        "latin-1, cp1252, ...") from None
+        raise _unknown_encoding(encoding) from None
 
 
 def read_dataset_source(data, *, label_col: Optional[str]):
@@ -517,11 +488,11 @@ def read_dataset_source(data, *, label_col: Optional[str]):
     else:
         path = Path(os.path.expanduser(data))
         if path.is_dir() and ((path / "dataset_dict.json").exists() or (path / "state.json").exists()):
-            loaded, name, source = _load_saved(path, data), _safe_name(path.resolve().name), data
+            loaded, name, source = _load_saved_dataset(path, data), _safe_name(path.resolve().name), data
         elif path.exists() or looks_like_path(data) or "," in data:
             return None
         else:
-            loaded, name, source = _load_hub(data), _safe_name(data.rstrip("/").split("/")[-1]), data
+            loaded, name, source = _load_hub_dataset(data), _safe_name(data.rstrip("/").split("/")[-1]), data
     first = loaded if isinstance(loaded, datasets.Dataset) else next(iter(loaded.values()), None)
     features = first.features if first is not None else {}
     column = label_col or next((c for c in DEFAULT_TAG_COLUMNS if c in features), None)
@@ -530,27 +501,6 @@ def read_dataset_source(data, *, label_col: Optional[str]):
     names = list(inner.names) if isinstance(inner, datasets.ClassLabel) else None
     pieces, card = _dataset_pieces(loaded, source, column or "")
     return [(p, names) for p in pieces], name, card
-
-
-def _load_saved(path: Path, data: str):
-    import datasets
-
-    try:
-        return datasets.load_from_disk(str(path))
-    except Exception as error:
-        raise DataError(f"cannot read {data!r} as a folder saved by datasets' save_to_disk "
-                        f"({type(error).__name__}): save it again or give a file") from None
-
-
-def _load_hub(name: str):
-    import datasets
-
-    try:
-        return datasets.load_dataset(name)
-    except Exception as error:
-        raise DataError(f"cannot load {name!r} as a file, folder or Hugging Face dataset "
-                        f"({type(error).__name__}): check the name (and that you are online) or "
-                        "give a local file") from None
 
 
 # --- which task type -----------------------------------------------------------------------------------

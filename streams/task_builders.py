@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from typing import Any, Callable, Hashable, NamedTuple, Optional, Sequence
 
 from .base import DataError, ExperienceData, SourceCard, Stream
-from .builders import DEFAULT_CLASS_EXPERIENCES, Sizes, _check_scenario, _value_order
+from .builders import (Sizes, _check_every_class_once, _check_order_options, _check_scenario,
+                       _class_groups, _value_layout)
 from .multilabel import MultiLabelTable
 from .seeds import numpy_rng
-from .splits import split_classes, split_three_ways
+from .splits import split_three_ways
 from .tagging import TokenTable, entity_types, keep_types, relabel_types
 
 
@@ -228,32 +229,15 @@ def assign_layout(examples: Examples, *, scenario: str, seed: int, n_experiences
                   task_order: Optional[Sequence] = None) -> TaskLayout:
     """Step 1: the class groups, drawn from the ``class-order`` generator of ``seed`` when no
     order is given (class scenario), or the experience of every row (domain, task)."""
-    for option, given, applies in (("--class-order", class_order, "class"),
-                                   ("--domain-order", domain_order, "domain"),
-                                   ("--task-order", task_order, "task")):
-        if given is not None and scenario != applies:
-            raise DataError(f"{option} applies to the {applies} scenario only: leave it out")
+    _check_order_options(scenario, class_order=class_order, domain_order=domain_order,
+                         task_order=task_order)
     if scenario == "class":
         order = _class_order(examples.class_names, class_order, seed)
-        count = n_experiences or min(DEFAULT_CLASS_EXPERIENCES, len(order))
-        if count > len(order):
-            raise DataError(f"cannot cut {len(order)} {examples.kind.classes_word} into {count} "
-                            f"experiences: use --experiences between 1 and {len(order)}")
-        return TaskLayout(scenario, class_groups=split_classes(order, count))
-    column = examples.domains if scenario == "domain" else examples.tasks
-    if column is None:
-        fix = "pass --domain-col" if scenario == "domain" else \
-            "pass --task-col or a comma-separated list of files (one task per file)"
-        raise DataError(f"the {scenario} scenario needs a {scenario} column: {fix}")
-    given = domain_order if scenario == "domain" else (task_order or examples.task_order)
-    names = _value_order(column, given, scenario)
-    if n_experiences is not None:
-        if n_experiences > len(names):
-            raise DataError(f"--experiences {n_experiences} is more than the {len(names)} "
-                            f"{scenario} values: use at most {len(names)}")
-        names = names[:n_experiences]
-    position = {v: e for e, v in enumerate(names)}
-    return TaskLayout(scenario, experience=[position.get(v, -1) for v in column], names=names)
+        return TaskLayout(scenario, class_groups=_class_groups(
+            order, n_experiences, classes_word=examples.kind.classes_word))
+    names, experience = _value_layout(examples, scenario=scenario, n_experiences=n_experiences,
+                                      domain_order=domain_order, task_order=task_order)
+    return TaskLayout(scenario, experience=experience, names=names)
 
 
 def drop_repeats(examples: Examples, *, layout: TaskLayout) -> tuple[list[int], int, int]:
@@ -394,9 +378,7 @@ def _class_order(class_names: list[str], class_order: Optional[Sequence], seed: 
         raise DataError(f"--class-order names {unknown!r}, which is not a class name or id "
                         f"(0..{len(classes) - 1}): check the order")
     order = [lookup[c] for c in given]
-    if sorted(order) != classes:
-        raise DataError(f"the class order must name every class exactly once: the data has "
-                        f"{len(classes)} classes, the order names {len(set(order))} of them")
+    _check_every_class_once(order, len(classes))
     return order
 
 
