@@ -155,9 +155,10 @@ def check_combination(args: argparse.Namespace, stream: StreamConfig, training: 
 
 def training_for(name: str, sections: dict[str, dict[str, Any]]) -> TrainingConfig:
     """The training configuration of strategy ``name`` (canonical, '+' for a composition): the
-    dataclass defaults, then the strategy's own training defaults (a composition takes its
-    components'), then ``sections["training"]`` (the config file, the flags given and ``--set
-    training.x=``, as :func:`section_values` gathers them), so a value the user gives always wins.
+    dataclass defaults, then the built-in stream's training defaults (a stream that needs another
+    budget than the suite's), then the strategy's own (a composition takes its components'), then
+    ``sections["training"]`` (the config file, the flags given and ``--set training.x=``, as
+    :func:`section_values` gathers them), so a value the user gives always wins.
     A UserError when two components declare different values for a field the user left alone."""
     from strategies import resolve_training_defaults
 
@@ -166,7 +167,20 @@ def training_for(name: str, sections: dict[str, dict[str, Any]]) -> TrainingConf
         defaults = resolve_training_defaults(name, given)
     except ValueError as err:
         raise UserError(f"--strategy {name}: {err}") from None
-    return TrainingConfig(**{**{field: d.value for field, d in defaults.items()}, **given})
+    stream = {field: value for field, value, _ in stream_training_defaults(sections.get("stream", {}))
+              if field not in given}
+    return TrainingConfig(**{**stream, **{field: d.value for field, d in defaults.items()}, **given})
+
+
+def stream_training_defaults(stream_section: dict) -> tuple:
+    """The (field, value, source) training defaults of the configured built-in stream; none for
+    ``--data`` or a stream that keeps the suite's budget."""
+    from streams.registry import BUILTIN_STREAMS
+
+    if stream_section.get("data") is not None:
+        return ()
+    spec = BUILTIN_STREAMS.get(stream_section.get("stream") or StreamConfig.stream)
+    return spec.training_defaults if spec is not None else ()
 
 
 def build_configs(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namespace, list[ExperimentConfig]]:

@@ -7,7 +7,7 @@ docs/design.md, Streams.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from .base import TASK_TYPES, DataError, Stream
 
@@ -23,21 +23,33 @@ class StreamSpec:
     default_experiences: int
     build: Callable[..., Stream]
     task_type: str = "single-label"
+    #: training settings this stream's runs start from, as (field, value, source): above
+    #: TrainingConfig's defaults, below a strategy's own, the config file and the flags
+    training_defaults: tuple[tuple[str, Any, str], ...] = ()
 
 
 BUILTIN_STREAMS: dict[str, StreamSpec] = {}
 
 
 def register_stream(name: str, *, scenario: str, description: str, default_experiences: int,
-                    task_type: str = "single-label"):
-    """Register the decorated builder under ``name``; a name registered twice is an error."""
+                    task_type: str = "single-label",
+                    training_defaults: Optional[dict[str, tuple[Any, str]]] = None):
+    """Register the decorated builder under ``name``; a name registered twice is an error.
+    ``training_defaults`` maps a TrainingConfig field to ``(value, source)``: the budget a
+    stream needs where it differs from the suite's (each with the validation run that chose it)."""
+    training = []
+    for key, entry in (training_defaults or {}).items():
+        if not (isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[1], str) and entry[1]):
+            raise ValueError(f"training default {name}.{key} must be (value, source text)")
+        training.append((key, *entry))
+
     def decorator(build: Callable[..., Stream]) -> Callable[..., Stream]:
         if name in BUILTIN_STREAMS:
             raise ValueError(f"stream {name!r} is registered twice")
         if task_type not in TASK_TYPES:
             raise ValueError(f"stream {name!r}: task_type must be one of {TASK_TYPES}")
         BUILTIN_STREAMS[name] = StreamSpec(name, scenario, description, default_experiences, build,
-                                           task_type)
+                                           task_type, tuple(training))
         return build
 
     return decorator

@@ -499,3 +499,24 @@ def test_metrics_name_each_experiences_classes(tmp_path, tiny_model_dir):
     first = metrics["experiences"][0]
     assert len(first["class_names"]) == len(first["classes"])
     assert all(name.startswith("Chapter ") for e in metrics["experiences"] for name in e["class_names"])
+
+
+def test_a_built_in_stream_s_training_defaults_sit_below_the_strategy_s_and_the_user_s(monkeypatch, capsys):
+    import dataclasses
+
+    from continual.run import build_configs
+    from streams.registry import BUILTIN_STREAMS
+
+    spec = BUILTIN_STREAMS["icd10cm-chapters"]
+    monkeypatch.setitem(BUILTIN_STREAMS, "icd10cm-chapters", dataclasses.replace(
+        spec, training_defaults=(("epochs", 3, "a test's budget"), ("lr", 3e-4, "a test's rate"))))
+    _, configs = build_configs(["--strategy", "naive,frozen"])
+    naive, frozen = configs
+    assert (naive.training.epochs, naive.training.lr) == (3, 3e-4)
+    assert frozen.training.lr == 1e-3 and frozen.training.epochs == 2  # the probe's own defaults win
+    _, configs = build_configs(["--strategy", "naive", "--epochs", "5"])
+    assert (configs[0].training.epochs, configs[0].training.lr) == (5, 3e-4)
+    _, configs = build_configs(["--strategy", "naive", "--stream", "icd10cm-views"])
+    assert (configs[0].training.epochs, configs[0].training.lr) == (2, 1e-4)  # another stream: none
+    assert main(["--list-streams"]) == 0
+    assert "training defaults: epochs 3 (a test's budget); lr 0.0003 (a test's rate)" in capsys.readouterr().out

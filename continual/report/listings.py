@@ -23,6 +23,8 @@ def list_streams() -> str:
             f"{stream.n_classes} {unit}]",
             f"    {spec.description}",
             f"    sizes (seed 0; caps {train} train / {test} test {per}): {sizes}",
+            *([f"    training defaults: " + "; ".join(f"{f} {v} ({src})" for f, v, src in spec.training_defaults)]
+              if spec.training_defaults else []),
             f"    texts: {sum(e.n_train + e.n_test for e in stream.experiences)} in this split",
             f"    source: {card.source}",
             f"    version: {card.version}",
