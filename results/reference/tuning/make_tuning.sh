@@ -61,3 +61,9 @@ tune --strategy ia3 --grid training.lr=0.001,0.003,0.01
 tune --strategy o-lora --grid training.lr=0.0003,0.001,0.003
 tune --strategy prompt-tuning --grid training.lr=0.003,0.01,0.03
 tune --strategy prefix-tuning --grid training.lr=0.001,0.003,0.01
+
+# 5. The tagging stream's own budget (it trains a token head from scratch and scores exact entity
+#    spans, so classification's budget need not fit): naive's learning rate and epochs on
+#    icd10cm-tags, by the same criterion as the default budget (naive learns every experience).
+tune --stream icd10cm-tags --strategy naive --grid training.lr=0.0001,0.0003,0.001 --grid training.epochs=2,5 \
+     --metric min_learning_accuracy
