@@ -49,6 +49,8 @@ tune --strategy lwf --grid lwf.alpha=8,16 --grid lwf.temperature=1 --out "$OUT/l
 tune --strategy online-ewc --grid online-ewc.lambda=100000,1000000,10000000 --grid online-ewc.decay=0.9,1.0
 # DER++: Buzzega et al. search alpha in 0.1..1 and beta in 0.5..1.
 tune --strategy der --grid der.alpha=0.1,0.5 --grid der.beta=0.5,1.0
+# DER++, past the first grid's corner (alpha 0.5, beta 1.0 won): alpha 1, the top of the paper's range.
+tune --strategy der --grid der.alpha=1.0 --grid der.beta=1.0 --out "$OUT/der-fine"
 # GEM: gamma 0 (the plain projection) to 1; A-GEM's projection and iCaRL have no strength knob.
 tune --strategy gem --grid gem.memory_strength=0,0.5,1
 
