@@ -353,3 +353,14 @@ def test_summary_table_names_the_score_where_it_is_not_accuracy():
     assert tagged[0].endswith("score (R[i][j] holds)")
     assert tagged[2].endswith("entity F1 (strict, micro)") and tagged[3].endswith("micro-F1")
     assert tagged[2].split()[4:6] == plain[2].split()[4:6]  # the columns before it stay in place
+
+
+def test_report_html_shows_a_figure_at_its_printed_size_not_its_pixels(tmp_path):
+    from PIL import Image
+
+    from continual.report.html import _screen_width
+
+    Image.new("RGB", (1050, 400)).save(tmp_path / "column.png", dpi=(300, 300))  # 3.5 in at 300 dpi
+    Image.new("RGB", (840, 400)).save(tmp_path / "page.png", dpi=(120, 120))  # 7 in at 120 dpi
+    assert _screen_width(tmp_path / "column.png") == int(3.5 * 96 * 1.5)
+    assert _screen_width(tmp_path / "page.png") == 840  # never wider than its pixels

@@ -123,9 +123,25 @@ def _figures(out_dir: Path, scores: Sequence[Score]) -> list[str]:
               for p in sorted(out_dir.glob("experience_curves_*.png"))]
     for name, caption in names:
         data = base64.b64encode((out_dir / name).read_bytes()).decode("ascii")
-        parts.append(f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{data}">'
-                     f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+        parts.append(f'<figure><img alt="{html.escape(name)}" style="width: {_screen_width(out_dir / name)}px" '
+                     f'src="data:image/png;base64,{data}"><figcaption>{html.escape(caption)}</figcaption></figure>')
     return parts
+
+
+#: how much larger than its printed size a figure is shown on a screen of 96 pixels an inch
+SCREEN_SCALE = 1.5
+
+
+def _screen_width(path: Path) -> int:
+    """The width a figure is shown at: its printed width (pixels over the dots per inch it was
+    saved at) at :data:`SCREEN_SCALE`, never wider than its pixels. A figure drawn for one
+    column of a paper at 300 dpi would otherwise fill the page with 20-point text."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        width = image.width
+        dpi = float((image.info.get("dpi") or (96, 96))[0]) or 96.0
+    return int(min(width, width / dpi * 96 * SCREEN_SCALE))
 
 
 def to_html(table, columns: Sequence[Column], sources: Sequence[Path], runs: Sequence[Run], out_dir: Path) -> str:
