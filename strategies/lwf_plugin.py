@@ -11,7 +11,7 @@ from avalanche.training import LearningWithoutForgetting
 from avalanche.training.plugins import LwFPlugin
 
 from .state import ordered_set, teacher_state
-from .task_losses import multilabel_distillation, token_distillation, token_units
+from .task_losses import IGNORE_INDEX, multilabel_distillation, token_distillation
 
 
 class EvalTeacherLwF(LearningWithoutForgetting):
@@ -28,26 +28,6 @@ class EvalTeacherLwF(LearningWithoutForgetting):
             parameter.requires_grad_(False)
 
 
-class TokenLwF(EvalTeacherLwF):
-    """LwF for a tagger (ExtendNER, Monaikul et al. 2021): at every real token, the teacher's
-    softmax over the old units (O and the B and I units of the entity types learned so far)
-    distilled into the student's softmax over the same units
-    (:func:`strategies.task_losses.token_distillation`).
-
-    The classes Avalanche records per task are entity type ids (each sentence's target is a
-    type); the attention mask of the packed input says which positions are real. A tagger has
-    one head, so, as Avalanche's single-task LwF, only task 0's types are distilled.
-    """
-
-    def _lwf_penalty(self, out, x, curr_model):
-        if self.prev_model is None or 0 not in self.prev_classes_by_task:
-            return 0
-        with torch.no_grad():
-            teacher = self.prev_model(x)
-        units = token_units(self.prev_classes_by_task[0])
-        return token_distillation(out, teacher, x[:, 1], units, self.temperature)
-
-
 class MultiLabelLwF(EvalTeacherLwF):
     """LwF for independent label units: the binary cross-entropy of the student's sigmoid outputs
     of the old labels against the teacher's, both at temperature T
@@ -59,7 +39,7 @@ class MultiLabelLwF(EvalTeacherLwF):
 
 
 #: the LwF loss of each task type
-LWF_BY_TASK_TYPE = {"single-label": EvalTeacherLwF, "token": TokenLwF, "multi-label": MultiLabelLwF}
+LWF_BY_TASK_TYPE = {"single-label": EvalTeacherLwF, "token": EvalTeacherLwF, "multi-label": MultiLabelLwF}
 
 
 def class_history(benchmark, finished: int) -> dict:
@@ -99,3 +79,33 @@ class EvalTeacherLwFPlugin(LwFPlugin):
             candidate = replayed.get(task_id)
             classes[task_id] = candidate if candidate is not None and list(candidate) == ids else ordered_set(ids)
         lwf.prev_classes_by_task = classes
+
+
+class TokenLwFPlugin(EvalTeacherLwFPlugin):
+    """LwF for a tagger as ExtendNER defines it (Monaikul et al. 2021): once there is a teacher,
+    a word the new data tags ``O`` (perhaps an entity of an old type, left unannotated) is taught
+    by the teacher's output distribution (:func:`strategies.task_losses.token_distillation`, weight
+    alpha) instead of by the cross-entropy towards ``O``, which only the words tagged with a new
+    type keep. The first experience trains on every tag as usual."""
+
+    def __init__(self, alpha: float, temperature: float):
+        super().__init__(alpha, temperature, "token")
+        self._labels = None
+
+    def after_forward(self, strategy, **kwargs):
+        # runs between the forward and the criterion: the criterion then sees O words ignored
+        self._labels = None
+        if self.lwf.prev_model is None:
+            return
+        batch = list(strategy.mbatch)
+        self._labels = batch[1]
+        batch[1] = self._labels.masked_fill(self._labels == 0, IGNORE_INDEX)
+        strategy.mbatch = batch
+
+    def before_backward(self, strategy, **kwargs):
+        if self._labels is None:
+            return
+        with torch.no_grad():
+            teacher = self.lwf.prev_model(strategy.mb_x)
+        strategy.loss += self.lwf.alpha * token_distillation(strategy.mb_output, teacher, self._labels,
+                                                             self.lwf.temperature)

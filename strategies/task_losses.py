@@ -82,18 +82,19 @@ def token_units(types: Iterable[int]) -> list[int]:
     return [0, *sorted(u for k in types for u in (1 + 2 * int(k), 2 + 2 * int(k)))]
 
 
-def token_distillation(student: torch.Tensor, teacher: torch.Tensor, attention_mask: torch.Tensor,
-                       units: list[int], temperature: float) -> torch.Tensor:
-    """LwF for a tagger (ExtendNER, Monaikul et al. 2021; Li & Hoiem 2016): at every real token
-    position t (``attention_mask``, cut to the logits' L' columns),
-    ``KL(softmax(teacher_t[units] / T) || softmax(student_t[units] / T))``, the softmax taken over
-    the old units only, averaged over the real positions of the batch (as the tagging loss
-    averages over tagged ones). Padded positions add nothing."""
-    log_p = torch.log_softmax(student[..., units] / temperature, dim=-1)
-    q = torch.softmax(teacher[..., units] / temperature, dim=-1)
-    per_position = F.kl_div(log_p, q, reduction="none").sum(-1)
-    mask = attention_mask[:, :student.shape[1]].to(per_position.dtype)
-    return (per_position * mask).sum() / mask.sum().clamp(min=1)
+def token_distillation(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor,
+                       temperature: float) -> torch.Tensor:
+    """ExtendNER's distillation (Monaikul et al. 2021): at every word the new data tags ``O``
+    (``labels == 0``, cut to the logits' L' columns), which may be an entity of an old type,
+    ``KL(q || p)`` with ``q = softmax(teacher_t / T)`` over the teacher's units and 0 on the units
+    it lacks (the new types), ``p = softmax(student_t / T)`` over all the student's units;
+    averaged over those words (0 when there are none). Words tagged with a new type are left to
+    the cross-entropy, padding and word pieces after a word's first to neither."""
+    scored = token_labels(student, labels) == 0
+    log_p = torch.log_softmax(student / temperature, dim=-1)[..., :teacher.shape[-1]]
+    q = torch.softmax(teacher[:, :student.shape[1]] / temperature, dim=-1)
+    per_word = (q * (q.clamp_min(1e-12).log() - log_p)).sum(-1)
+    return (per_word * scored).sum() / scored.sum().clamp(min=1)
 
 
 def multilabel_distillation(student: torch.Tensor, teacher: torch.Tensor, units: list[int],

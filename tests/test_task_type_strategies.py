@@ -16,7 +16,6 @@ from strategies.task_losses import (
     multilabel_distillation,
     multilabel_negative_log_likelihood,
     token_cross_entropy,
-    token_distillation,
     token_negative_log_likelihood,
     token_units,
 )
@@ -193,26 +192,49 @@ def _distil(task_type, student, teacher, x, old_classes, alpha=0.5, temperature=
     return strategy.loss
 
 
-def test_token_lwf_is_the_kl_on_old_tags_at_real_tokens():
+def test_token_lwf_is_extendner_kl_on_o_words_and_cross_entropy_on_new_tags():
+    from types import SimpleNamespace
+
+    from strategies.lwf_plugin import TokenLwFPlugin
+    from strategies.task_losses import token_cross_entropy
+
     generator = torch.Generator().manual_seed(0)
-    student, teacher = torch.randn(2, 3, 5, generator=generator), torch.randn(2, 3, 5, generator=generator)
-    x = torch.zeros(2, 2, 4, dtype=torch.long)
-    x[0, 1, :3] = 1  # three real tokens
-    x[1, 1, :2] = 1  # two real tokens, then padding
-    old_units = [0, 3, 4]  # O and type 1's B and I; type 0's units 1 and 2 are new
-    total, T = 0.0, 2.0
-    for b, t in [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1)]:
-        p = torch.softmax(teacher[b, t, old_units] / T, 0)
-        log_q = torch.log_softmax(student[b, t, old_units] / T, 0)
-        total += (p * (p.log() - log_q)).sum().item()
-    loss = _distil("token", student, teacher, x, old_classes={1})
-    assert loss.item() == pytest.approx(0.5 * total / 5, rel=1e-5)
-    # the new units and the padded position do not enter it
-    moved = student.clone()
-    moved[..., 1:3] += 7.0
-    moved[1, 2] -= 5.0
-    assert _distil("token", moved, teacher, x, old_classes={1}).item() == pytest.approx(loss.item(), rel=1e-6)
-    assert token_distillation(teacher, teacher, x[:, 1], old_units, T).abs().item() < 1e-6
+    student = torch.randn(2, 3, 5, generator=generator)  # units O, B/I-type 0 (old), B/I-type 1 (new)
+    teacher = torch.randn(2, 3, 3, generator=generator)  # the old model has O and type 0's units
+    y = torch.tensor([[0, 3, -100, -100], [4, 0, 0, -100]])  # O, B-new | I-new, O, O
+    x = torch.ones(2, 2, 4, dtype=torch.long)
+    alpha, T = 0.5, 2.0
+    plugin = TokenLwFPlugin(alpha, T)
+    plugin.lwf.prev_model = Fixed(teacher)
+    strategy = SimpleNamespace(mbatch=[x, y, torch.zeros(2)], mb_output=student, loss=torch.tensor(0.0))
+    strategy.mb_x = x
+    plugin.after_forward(strategy)
+    # the criterion then sees the O words ignored: only the new type's tags are cross-entropy
+    assert strategy.mbatch[1].tolist() == [[-100, 3, -100, -100], [4, -100, -100, -100]]
+    ce = token_cross_entropy(student, strategy.mbatch[1])
+    expected_ce = -(torch.log_softmax(student[0, 1], 0)[3] + torch.log_softmax(student[1, 0], 0)[4]) / 2
+    assert ce.item() == pytest.approx(expected_ce.item(), rel=1e-6)
+    plugin.before_backward(strategy)
+    total = 0.0
+    for b, t in [(0, 0), (1, 1), (1, 2)]:  # the words tagged O
+        q = torch.softmax(teacher[b, t] / T, 0)
+        log_p = torch.log_softmax(student[b, t] / T, 0)[:3]  # the new units' share counts as 0 in q
+        total += (q * (q.log() - log_p)).sum().item()
+    assert strategy.loss.item() == pytest.approx(alpha * total / 3, rel=1e-5)
+
+
+def test_token_lwf_trains_the_first_experience_on_every_tag():
+    from types import SimpleNamespace
+
+    from strategies.lwf_plugin import TokenLwFPlugin
+
+    plugin = TokenLwFPlugin(1.0, 1.0)
+    y = torch.tensor([[0, 1, 2]])
+    strategy = SimpleNamespace(mbatch=[torch.ones(1, 2, 3, dtype=torch.long), y, torch.zeros(1)],
+                               mb_output=torch.randn(1, 3, 3), loss=torch.tensor(0.0))
+    plugin.after_forward(strategy)
+    plugin.before_backward(strategy)
+    assert strategy.mbatch[1] is y and strategy.loss.item() == 0.0
 
 
 def test_multilabel_lwf_is_the_bce_of_sigmoids_of_old_labels():
