@@ -10,6 +10,7 @@ from typing import Optional
 import torch
 
 from streams import Stream
+from streams.tagging import entity_types
 from streams.tokenization import pack, tokenize_texts
 
 from .benchmark import PackedStream
@@ -21,10 +22,7 @@ def _target(labels, own: list[int], task_type: str) -> int:
     """The class an example counts under in Avalanche's class timeline and class-balanced
     buffers: the smallest of its experience's own classes it carries, else the experience's
     first class (a negative)."""
-    if task_type == "token":
-        present = {(t - 1) // 2 for t in labels if t > 0}
-    else:
-        present = set(labels)
+    present = entity_types(labels) if task_type == "token" else set(labels)
     mine = sorted(present & set(own))
     return mine[0] if mine else own[0]
 
