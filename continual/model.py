@@ -240,11 +240,77 @@ def build_model(encoder: nn.Module, *, head: str, n_classes: int, pooling: str,
 
 def _build_set_model(encoder: nn.Module, *, head: str, task_type: str, precision: str, pooling: str,
                      experience_classes) -> nn.Module:
-    """A token tagger or a multi-label classifier: the growing head of the declared classes."""
-    if head != "incremental":
-        raise UserError(f"--head {head}: {task_type} streams use the growing head: leave --head out")
+    """A token tagger or a multi-label classifier: the growing head of the declared classes, or in
+    the task scenario one head per task."""
+    if head not in ("incremental", "multi"):
+        raise UserError(f"--head {head}: {task_type} streams use the growing head (or one head per task in the "
+                        "task scenario): leave --head out")
+    features = TokenEncoder(encoder, precision) if task_type == "token" else TextEncoder(encoder, pooling, precision)
+    if head == "multi":
+        return multi_head_set_model_class()(features, experience_classes, task_type)
     if task_type == "token":
-        token_encoder = TokenEncoder(encoder, precision)
-        return TokenTagger(token_encoder, class_head_class()(token_encoder.hidden_size, experience_classes, "token"))
-    text_encoder = TextEncoder(encoder, pooling, precision)
-    return TextClassifier(text_encoder, class_head_class()(text_encoder.hidden_size, experience_classes, task_type))
+        return TokenTagger(features, class_head_class()(features.hidden_size, experience_classes, "token"))
+    return TextClassifier(features, class_head_class()(features.hidden_size, experience_classes, task_type))
+
+
+#: the logit of a unit a row's head does not have, in a batch that mixes tasks (Avalanche's
+#: ``mask_value`` of masked units): softmax gives it 0, a sigmoid predicts it absent
+ABSENT_UNIT_LOGIT = -1000.0
+
+
+def multi_head_set_model_class():
+    """``MultiHeadSetModel``: task-incremental tagging or multi-label coding, one head per task."""
+    from avalanche.benchmarks.utils.flat_data import ConstantSequence
+    from avalanche.models import MultiTaskModule
+
+    class MultiHeadSetModel(MultiTaskModule):
+        """A shared encoder (per-token or pooled features) and one linear head per task, chosen by
+        the task id. A task's labels are its own, numbered from 0, and all known when it arrives,
+        so its head is made whole then: the task's tag units (O and each type's B and I) or label
+        units. A batch mixing tasks (replay) is encoded once; each row reads its own task's head and
+        the units it lacks get :data:`ABSENT_UNIT_LOGIT`."""
+
+        def __init__(self, features: TextEncoder, experience_classes, task_type: str):
+            super().__init__()
+            self.features = features
+            self.heads = nn.ModuleDict()
+            self.experience_classes = [list(map(int, c)) for c in experience_classes]
+            self.units_of = units_of_classes(task_type)
+
+        @torch.no_grad()
+        def adaptation(self, experience):
+            super().adaptation(experience)
+            exp_id = getattr(experience, "current_experience", None)
+            declared = set()
+            if isinstance(exp_id, int) and 0 <= exp_id < len(self.experience_classes):
+                declared = set(self.experience_classes[exp_id])
+            tasks = experience.task_labels
+            tasks = [tasks[0]] if isinstance(tasks, ConstantSequence) else sorted(set(tasks))
+            for task in tasks:
+                if str(task) not in self.heads:
+                    units = self.units_of(declared | set(experience.classes_in_this_experience))
+                    head = nn.Linear(self.features.hidden_size, max(units) + 1)
+                    self.heads[str(task)] = head.to(self._adaptation_device)
+
+        def forward_single_task(self, x: torch.Tensor, task_label: int) -> torch.Tensor:
+            return self.heads[str(task_label)](self.features(x))
+
+        def forward(self, x, task_labels):
+            if task_labels is None:
+                features = self.features(x)
+                return {t: self.heads[str(t)](features) for t in sorted(self.known_train_tasks_labels)}
+            if isinstance(task_labels, int):
+                return self.forward_single_task(x, task_labels)
+            tasks = [int(t) for t in torch.unique(task_labels).tolist()]
+            features = self.features(x)
+            if len(tasks) == 1:
+                return self.heads[str(tasks[0])](features)
+            width = max(self.heads[str(t)].out_features for t in tasks)
+            out = features.new_full((*features.shape[:-1], width), ABSENT_UNIT_LOGIT)
+            for task in tasks:
+                rows = task_labels.to(features.device) == task
+                head = self.heads[str(task)]
+                out[rows, ..., :head.out_features] = head(features[rows])
+            return out
+
+    return MultiHeadSetModel

@@ -134,3 +134,34 @@ def test_the_configured_attention_reaches_the_runs_encoder(tiny_model_dir):
     encoder, _ = load_encoder(config)
     assert encoder.config._attn_implementation == "eager"
     assert ExperimentConfig(strategy="naive").model.attention == "sdpa"
+
+
+class _Experience:
+    """What a head's adaptation reads of an Avalanche experience."""
+
+    def __init__(self, exp_id, task, classes):
+        self.current_experience, self.task_labels, self.classes_in_this_experience = exp_id, [task], classes
+
+
+def test_a_head_per_task_reads_each_rows_task_in_a_mixed_batch(tiny_model_dir):
+    from continual.model import ABSENT_UNIT_LOGIT
+
+    encoder, tokenizer = load_encoder_and_tokenizer(tiny_model_dir)
+    # task 0 tags two entity types (O, B/I x 2: 5 units), task 1 one type (3 units)
+    model = build_model(encoder, head="multi", n_classes=3, pooling="mean", task_type="token",
+                        experience_classes=[[0, 1], [0]])
+    model.adaptation(_Experience(0, 0, [0, 1]))
+    model.adaptation(_Experience(1, 1, [0]))
+    assert [model.heads[t].out_features for t in ("0", "1")] == [5, 3]
+    model.eval()
+    x = _batch(tokenizer, ["asthma wheeze", "glucose insulin thirst diabetes", "rash"])
+    tasks = torch.tensor([1, 0, 1])
+    with torch.no_grad():
+        mixed = model(x, tasks)
+        alone = [model(x[i:i + 1], int(tasks[i])) for i in range(3)]
+    assert mixed.shape[-1] == 5
+    for i, own in enumerate(alone):
+        units = own.shape[-1]
+        length = own.shape[1]  # a row alone is cut to its own longest text
+        torch.testing.assert_close(mixed[i, :length, :units], own[0], atol=1e-5, rtol=1e-4)
+        assert bool((mixed[i, :, units:] == ABSENT_UNIT_LOGIT).all())

@@ -147,3 +147,13 @@ def test_label_set_collector_micro_f1_over_own_labels():
     gold = np.array([[1, 0, 1], [0, 1, 1]], dtype=bool)
     guess = np.array([[1, 0, 1], [1, 1, 0]], dtype=bool)
     assert collector.accuracy(0) == pytest.approx(sk_f1(gold, guess, labels=[0, 2], average="micro"))
+
+
+def test_task_scoped_collectors_read_local_labels_as_the_streams_class_ids():
+    from continual.evaluation.task_collectors import LabelSetCollector, TagCollector
+
+    # the second task's local type 0 and 1 are the stream's classes 2 and 3
+    tags = TagCollector({"test": []}, [[0, 1], [2, 3]], task_scoped=True)
+    assert tags.relabel((0, 1, 2, 3, 4, 0), [2, 3]) == (0, 5, 6, 7, 8, 0)
+    labels = LabelSetCollector({"test": []}, [[0, 1], [2, 3]], task_scoped=True)
+    assert labels.relabel((0, 1), [2, 3]) == (2, 3)

@@ -205,3 +205,86 @@ def test_tuning_a_token_stream_scores_its_validation_sentences(tmp_path, tiny_mo
     trial = tmp_path / "tuning" / "tags-class" / "naive" / "trials"
     metrics = [json.loads(p.read_text()) for p in trial.rglob("metrics.json")]
     assert metrics and all(m["score"] == "entity_f1" for m in metrics)
+
+
+def _two_task_data(tmp_path, task):
+    """Two tasks whose labels are both numbered 0, 1 inside their task: asthma/diabetes notes from
+    one clinic, fracture/migraine notes from another."""
+    rng = random.Random(2)
+    clinics = {"pulmo": TYPES[:2], "neuro": TYPES[2:]}
+    rows = [(clinic, kinds[i % 2]) for i in range(80) for clinic, kinds in clinics.items()]
+    if task == "token":
+        path = tmp_path / "clinics.jsonl"
+        with open(path, "w", encoding="utf-8") as handle:
+            for clinic, kind in rows:
+                words, tags = _sentence(rng, [kind])
+                handle.write(json.dumps({"tokens": words, "tags": tags, "clinic": clinic}) + "\n")
+        return ["--data", str(path), "--task-col", "clinic"]
+    path = tmp_path / "clinics.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["note", "codes", "clinic"])
+        for i, (clinic, kind) in enumerate(rows):
+            writer.writerow([" ".join(rng.sample(CLASS_WORDS[kind], 2)) + f" {i}", kind, clinic])
+    return ["--data", str(path), "--text-col", "note", "--label-col", "codes", "--label-sep", ";",
+            "--task-col", "clinic"]
+
+
+@pytest.mark.parametrize("task", ["token", "multi-label"])
+def test_the_task_scenario_gives_each_task_its_head_and_keeps_equal_local_labels_apart(task, tmp_path,
+                                                                                       tiny_model_dir):
+    data = _two_task_data(tmp_path, task)
+    # lr 1e-3: at the other tests' 1e-2 the tiny encoder saturates on the first task's two words
+    # and a label-set head cannot learn the second (so does a domain-incremental run)
+    assert _run(tmp_path, tiny_model_dir, *data, "--scenario", "task", "--task-order", "pulmo,neuro",
+                "--lr", "0.001", "--epochs", "15", "--save-model", strategy="replay") == 0
+    run, m = _metrics(tmp_path, "clinics-task", "replay")
+    from continual import load_model
+
+    model = load_model(run)
+    assert sorted(model.heads) == ["0", "1"]  # the saved model comes back with a head per task
+    assert [e["classes"] for e in m["experiences"]] == [[0, 1], [0, 1]]  # local ids
+    assert m["accuracy_matrix"][0][0] > 0.5 and m["accuracy_matrix"][1][1] > 0.5
+    assert m["accuracy_matrix"][1][0] > 0.5  # the first task's head still answers after the second
+    config = json.loads((run / "config.json").read_text())
+    assert config["head"] == "multi"
+    last = [r for r in csv.DictReader(open(run / "per_class.csv")) if r["after_experience"] == "1"]
+    # four classes, not two: label 0 of pulmo and label 0 of neuro are scored apart
+    assert sorted(r["class_name"] for r in last) == ["neuro: fracture", "neuro: migraine",
+                                                     "pulmo: asthma", "pulmo: diabetes"]
+    assert all(int(r["support"]) > 0 for r in last)
+    assert check_main([str(run)]) == 0
+
+
+def test_the_task_scenario_of_a_token_stream_refuses_a_strategy_that_reads_one_head(tmp_path, tiny_model_dir,
+                                                                                     capsys):
+    data = _two_task_data(tmp_path, "token")
+    assert _run(tmp_path, tiny_model_dir, *data, "--scenario", "task", strategy="lwf") == 2
+    err = capsys.readouterr().err
+    assert "task-incremental" in err and "replay" in err and "Traceback" not in err
+
+
+def test_an_interrupted_task_scenario_run_with_ewc_resumes_to_the_uninterrupted_numbers(tmp_path, tiny_model_dir,
+                                                                                         monkeypatch):
+    """The heads made per task and EWC's Fisher through them come back from the checkpoint."""
+    from continual.state import checkpoint
+
+    argv = [*_two_task_data(tmp_path, "token"), "--scenario", "task", "--task-order", "pulmo,neuro"]
+    assert _run(tmp_path / "whole", tiny_model_dir, *argv, strategy="ewc") == 0
+    real_save = checkpoint.save
+
+    def save(run_dir, payload):
+        path = real_save(run_dir, payload)
+        if payload["progress"]["finished"] == 1:
+            raise KeyboardInterrupt
+        return path
+
+    monkeypatch.setattr(checkpoint, "save", save)
+    assert _run(tmp_path / "cut", tiny_model_dir, *argv, strategy="ewc") == 130
+    monkeypatch.setattr(checkpoint, "save", real_save)
+    assert _run(tmp_path / "cut", tiny_model_dir, *argv, "--resume", strategy="ewc") == 0
+    _, whole = _metrics(tmp_path / "whole", "clinics-task", "ewc")
+    _, cut = _metrics(tmp_path / "cut", "clinics-task", "ewc")
+    assert whole["accuracy_matrix"][1][1] > 0.5
+    assert cut["accuracy_matrix"] == whole["accuracy_matrix"]
+    assert cut["macro_f1_by_step"] == whole["macro_f1_by_step"]

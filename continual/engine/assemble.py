@@ -120,6 +120,7 @@ def reorder(config: ExperimentConfig, stream):
 
 
 def default_head(scenario: str) -> str:
+    """One growing head in the class and domain scenarios, one head per task in the task scenario."""
     return {"class": "incremental", "domain": "incremental", "task": "multi"}[scenario]
 
 
@@ -163,6 +164,12 @@ def deterministic_algorithms(enabled: bool, device):
 
 
 
+#: the strategies that train a token or multi-label stream's one-head-per-task model: their method
+#: never reads the head (LwF and DER++ distil or store one head's outputs, the PEFT methods are not
+#: checked against a head per task)
+TASK_HEADS_STRATEGIES = ("naive", "joint", "cumulative", "replay", "ewc")
+
+
 def check_scenario(components: Sequence[str], stream) -> None:
     """Refuse a strategy that does not support the stream's scenario or task type, before
     anything is built."""
@@ -171,9 +178,14 @@ def check_scenario(components: Sequence[str], stream) -> None:
     reason = unsupported_task_type(list(components), task_type_of(stream))
     if reason:
         raise UserError(f"{reason} (stream {stream.name!r})")
-    if task_type_of(stream) != "single-label" and stream.scenario == "task":
-        raise UserError(f"the task-incremental scenario takes single-label streams; stream {stream.name!r} is "
-                        f"{task_type_of(stream)}: use --scenario class or domain")
+    task_type = task_type_of(stream)
+    if task_type != "single-label" and stream.scenario == "task":
+        lacking = [name for name in components if name not in TASK_HEADS_STRATEGIES]
+        if lacking:
+            raise UserError(
+                f"strategy {lacking[0]!r} does not support the task-incremental scenario of {task_type} stream "
+                f"{stream.name!r}: its method reads one shared head; use one of {', '.join(TASK_HEADS_STRATEGIES)} "
+                "or --scenario class")
     for name in components:
         if stream.scenario not in STRATEGIES[name].scenarios:
             raise UserError(
@@ -296,14 +308,16 @@ def criterion_of(task_type: str):
 
 def make_collector(stream, packed):
     """What keeps the evaluated predictions: classes, or keyed tag sequences or label sets."""
-    from ..evaluation.predictions import PredictionCollector
+    from ..evaluation.predictions import ClassSpace, PredictionCollector
     from ..evaluation.task_collectors import LabelSetCollector, TagCollector
 
     task_type = task_type_of(stream)
     if task_type == "single-label":
         return PredictionCollector()
     kind = TagCollector if task_type == "token" else LabelSetCollector
-    return kind({"test": packed.keys["test"], "valid": packed.keys["val"]}, [e.classes for e in stream.experiences])
+    space = ClassSpace.of(stream)
+    return kind({"test": packed.keys["test"], "valid": packed.keys["val"]}, space.experience_classes,
+                task_scoped=space.task_scoped)
 
 
 def assemble(config: ExperimentConfig, stream, *, device, params: dict, components: Sequence[str],
@@ -324,7 +338,7 @@ def assemble(config: ExperimentConfig, stream, *, device, params: dict, componen
     if config.training.early_stopping and not hasattr(benchmark, "valid_stream"):
         raise UserError("--early-stopping needs a validation split: add --val-per-class N")
     task_type = task_type_of(stream)
-    head = config.model.head or ("incremental" if task_type != "single-label" else default_head(stream.scenario))
+    head = config.model.head or default_head(stream.scenario)
     torch.manual_seed(derived_seed(config.seed, "model-init"))
     model = build_model(encoder, head=head, n_classes=stream.n_classes, pooling=config.model.pooling,
                         precision=config.training.precision, task_type=task_type,

@@ -3,7 +3,10 @@ and the scores of the accuracy matrix computed from them (:mod:`continual.evalua
 
 Each evaluated example keeps its key (the stream-wide id of its sentence or text, and for a long
 sentence the window's number), so that pooled scores over experiences 0..i count a sentence that
-sits in two experiences' test sets once.
+sits in two experiences' test sets once. In the task scenario a task's labels are its own,
+numbered from 0: each experience's labels are read as the stream's class ids of its task's labels
+(:class:`continual.evaluation.predictions.ClassSpace`), so that pooled scores keep the label k of two
+tasks apart.
 """
 from __future__ import annotations
 
@@ -23,12 +26,14 @@ SCORE_OF_TASK = {"single-label": "accuracy", "token": "entity_f1", "multi-label"
 class _KeyedCollector(SupervisedPlugin):
     """Keeps, per evaluated experience, one (key, gold, predicted) entry per example; the keys of
     each stream's experiences' examples (in dataset order) are given up front, by stream name
-    (``test``, ``valid``)."""
+    (``test``, ``valid``). ``experience_classes`` holds stream-wide class ids; with ``task_scoped``
+    an experience's label k is its k-th class there (the task scenario's local ids)."""
 
-    def __init__(self, keys: dict, experience_classes: Sequence[Sequence[int]]):
+    def __init__(self, keys: dict, experience_classes: Sequence[Sequence[int]], task_scoped: bool = False):
         super().__init__()
         self.keys = {name: [list(k) for k in per_experience] for name, per_experience in keys.items()}
         self.experience_classes = [list(map(int, c)) for c in experience_classes]
+        self.task_scoped = task_scoped
         self.reset()
 
     def reset(self):
@@ -44,10 +49,17 @@ class _KeyedCollector(SupervisedPlugin):
         indices = batches[self._iteration]
         self._iteration += 1
         keys = self.keys[strategy.experience.origin_stream.name][exp_id]
+        stream_ids = self.experience_classes[exp_id] if self.task_scoped else None
         for index, (gold, guess) in zip(indices, self.examples(strategy.mb_output, strategy.mb_y)):
+            if stream_ids is not None:
+                gold, guess = self.relabel(gold, stream_ids), self.relabel(guess, stream_ids)
             self.entries[exp_id].append((keys[index], gold, guess))
 
     def examples(self, output: torch.Tensor, y: torch.Tensor):
+        raise NotImplementedError
+
+    def relabel(self, labels: tuple, stream_ids: Sequence[int]) -> tuple:
+        """An example's labels in an experience's local ids, as the stream's class ids."""
         raise NotImplementedError
 
     def accuracy(self, exp_id: int) -> float:
@@ -85,6 +97,10 @@ class TagCollector(_KeyedCollector):
             scored = row_y != -100
             yield tuple(row_y[scored].tolist()), tuple(row_p[scored].tolist())
 
+    def relabel(self, tags, stream_ids):
+        # tag ids: O = 0, B-k = 1 + 2k, I-k = 2 + 2k
+        return tuple(t and 1 + 2 * stream_ids[(t - 1) // 2] + (t - 1) % 2 for t in tags)
+
     def counts(self, gold, guess, classes):
         return tagging.entity_counts(gold, guess, classes)
 
@@ -101,6 +117,9 @@ class LabelSetCollector(_KeyedCollector):
         for row_y, row_p in zip(y.cpu(), predicted):
             yield (tuple(int(i) for i in torch.nonzero(row_y > 0.5).flatten()),
                    tuple(int(i) for i in torch.nonzero(row_p).flatten()))
+
+    def relabel(self, labels, stream_ids):
+        return tuple(stream_ids[k] for k in labels)
 
     def counts(self, gold, guess, classes):
         width = max([max(classes, default=0) + 1, *(max(s, default=0) + 1 for s in (*gold, *guess))])

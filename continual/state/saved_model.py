@@ -116,7 +116,7 @@ def _rebuild(config, summary: dict, folder: Path, kind: str):
     torch.manual_seed(derived_seed(config.seed, "model-init"))
     experiences = summary["experiences"]
     task_type = summary.get("task_type", "single-label")
-    head = config.model.head or ("incremental" if task_type != "single-label" else default_head(summary["scenario"]))
+    head = config.model.head or default_head(summary["scenario"])
     model = build_model(encoder, head=head, n_classes=n_classes, pooling=config.model.pooling,
                         precision=config.training.precision, task_type=task_type,
                         experience_classes=[e["classes"] for e in experiences])
