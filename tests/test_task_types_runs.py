@@ -288,3 +288,14 @@ def test_an_interrupted_task_scenario_run_with_ewc_resumes_to_the_uninterrupted_
     assert whole["accuracy_matrix"][1][1] > 0.5
     assert cut["accuracy_matrix"] == whole["accuracy_matrix"]
     assert cut["macro_f1_by_step"] == whole["macro_f1_by_step"]
+
+
+def test_lora_trains_its_adapters_and_the_heads_of_a_token_task_stream(tmp_path, tiny_model_dir):
+    from continual import load_model
+
+    data = _two_task_data(tmp_path, "token")
+    assert _run(tmp_path, tiny_model_dir, *data, "--scenario", "task", "--save-model", strategy="lora") == 0
+    model = load_model(_metrics(tmp_path, "clinics-task", "lora")[0])
+    trained = {name.split(".")[0] for name, p in model.named_parameters() if p.requires_grad}
+    assert sorted(model.heads) == ["0", "1"] and trained == {"features", "heads"}
+    assert all("lora_" in name for name, p in model.features.named_parameters() if p.requires_grad)

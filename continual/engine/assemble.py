@@ -165,9 +165,9 @@ def deterministic_algorithms(enabled: bool, device):
 
 
 #: the strategies that train a token or multi-label stream's one-head-per-task model: their method
-#: never reads the head (LwF and DER++ distil or store one head's outputs, the PEFT methods are not
-#: checked against a head per task)
-TASK_HEADS_STRATEGIES = ("naive", "joint", "cumulative", "replay", "ewc")
+#: never reads the head's outputs (LwF and DER++ distil or store the outputs of one shared head)
+TASK_HEADS_STRATEGIES = ("naive", "joint", "cumulative", "replay", "ewc", "lora", "bitfit", "adapters", "ia3",
+                         "prompt-tuning", "prefix-tuning")
 
 
 def check_scenario(components: Sequence[str], stream) -> None:
