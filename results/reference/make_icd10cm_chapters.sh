@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Reference results on the default stream: every strategy that supports the class scenario,
-# seed 0, defaults, one process per strategy (so peak memory is each run's own). Run it alone on
-# the machine: concurrent runs oversubscribe the cores and distort the timings.
+# Reference results on the default stream: every strategy that supports the class scenario, at its
+# validated (or paper) defaults, seeds 0, 1 and 2, then the comparison table and plots. Two runs
+# at a time, one thread each, so that the timings compare with each other only (the benchmark
+# measures speed). Resumable: rerun it after an interruption and finished runs are kept.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-for strategy in naive replay ewc lwf expanding-heads joint si mas online-ewc der agem gem icarl cumulative frozen lora zero-shot; do
-  python -m continual.run --strategy "$strategy" --seed 0 --out results/reference --no-progress
-done
-# the summary table (seed 0 of every strategy; make_comparison.sh adds seeds 1 and 2 of four of them)
-python -m continual.compare results/reference/icd10cm-chapters/*/seed-0 --out results/reference/icd10cm-chapters/summary
+STRATEGIES=naive,replay,ewc,lwf,der,si,mas,online-ewc,expanding-heads,seq-star,frozen,lora,zero-shot,joint,cumulative,agem,icarl,gem
+python -m continual.run --strategy "$STRATEGIES" --seed 0,1,2 --out results/reference --no-progress \
+  --jobs 2 --cpus-per-run 1 --resume
+IFS=, read -ra names <<< "$STRATEGIES"
+python -m continual.compare "${names[@]/#/results/reference/icd10cm-chapters/}" --out results/reference/comparison
