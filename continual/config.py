@@ -131,9 +131,16 @@ class ModelConfig:
     pooling: str = option("mean", "sentence vector from the encoder: mean of the tokens or [CLS]", choices=("mean", "cls"), flag=None)
     attention: str = option("sdpa", "attention kernel: sdpa (PyTorch's fused kernel, transformers' default) or eager (matmul and softmax, for models without sdpa)",
                             choices=("sdpa", "eager"), flag=None)
+    attention_dropout: Optional[float] = option(
+        None, "dropout on the attention weights in training; default: the model's own (0.1 for BERT and MiniLM). "
+        "0 lets sdpa keep its fused kernel in training: on CPU at 300+ tokens a step costs a quarter less "
+        "(docs/benchmarks.md), and the model trains without that regularization", flag=None)
 
     def __post_init__(self) -> None:
         _check_choices(self)
+        if self.attention_dropout is not None and not 0 <= self.attention_dropout < 1:
+            raise UserError(f"model.attention_dropout must be in [0, 1), got {self.attention_dropout}: give a "
+                            "probability such as 0 or 0.1, or leave it out for the model's own")
 
 
 @dataclass

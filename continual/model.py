@@ -21,13 +21,14 @@ def default_model_path() -> str:
 
 
 def load_encoder_and_tokenizer(name_or_path: Optional[str], *, trust_remote_code: bool = False,
-                               attention: Optional[str] = None):
+                               attention: Optional[str] = None, attention_dropout: Optional[float] = None):
     """Load ``AutoModel`` + ``AutoTokenizer`` from a local folder or a Hugging Face name.
 
     ``None`` means the packaged MiniLM. A local folder never touches the network; a hub name works
     when the user is online (or has it in the Hugging Face cache). ``attention`` (``"sdpa"`` or
     ``"eager"``) names the attention kernel; None leaves transformers' own choice (sdpa where the
-    model supports it).
+    model supports it). ``attention_dropout`` replaces the config's ``attention_probs_dropout_prob``
+    (None keeps it).
     """
     from transformers import AutoConfig, AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -56,9 +57,14 @@ def load_encoder_and_tokenizer(name_or_path: Optional[str], *, trust_remote_code
             f"model {source} ({config.model_type}) is not a BERT-family encoder: give an "
             "encoder such as bert-base-uncased or a clinical BERT"
         )
+    if attention_dropout is not None and not hasattr(config, "attention_probs_dropout_prob"):
+        raise UserError(f"model {source} ({config.model_type}) names no attention_probs_dropout_prob: leave "
+                        "model.attention_dropout out")
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
         kwargs = {"attn_implementation": attention} if attention else {}
+        if attention_dropout is not None:
+            kwargs["attention_probs_dropout_prob"] = attention_dropout
         encoder = AutoModel.from_pretrained(source, trust_remote_code=trust_remote_code, **kwargs)
     except (OSError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

@@ -136,6 +136,22 @@ def test_the_configured_attention_reaches_the_runs_encoder(tiny_model_dir):
     assert ExperimentConfig(strategy="naive").model.attention == "sdpa"
 
 
+def test_the_configured_attention_dropout_reaches_every_layer_and_a_bad_one_is_refused(tiny_model_dir, capsys):
+    from continual.config import ExperimentConfig, ModelConfig
+    from continual.engine.assemble import load_encoder
+    from continual.run import main
+
+    own, _ = load_encoder(ExperimentConfig(strategy="naive", model=ModelConfig(model=str(tiny_model_dir))))
+    config = ExperimentConfig(strategy="naive", model=ModelConfig(model=str(tiny_model_dir), attention_dropout=0.0))
+    encoder, _ = load_encoder(config)
+    assert own.config.attention_probs_dropout_prob == 0.1 and encoder.config.attention_probs_dropout_prob == 0.0
+    assert {layer.attention.self.dropout.p for layer in encoder.encoder.layer} == {0.0}
+    assert encoder.config.hidden_dropout_prob == own.config.hidden_dropout_prob  # only the attention's
+    assert main(["--strategy", "naive", "--model", str(tiny_model_dir), "--set", "model.attention_dropout=1.5"]) == 2
+    err = capsys.readouterr().err
+    assert "model.attention_dropout" in err and "Traceback" not in err
+
+
 class _Experience:
     """What a head's adaptation reads of an Avalanche experience."""
 

@@ -232,7 +232,8 @@ def load_encoder(config: ExperimentConfig):
     from ..model import load_encoder_and_tokenizer
 
     try:
-        return load_encoder_and_tokenizer(config.model.model, attention=config.model.attention)
+        return load_encoder_and_tokenizer(config.model.model, attention=config.model.attention,
+                                          attention_dropout=config.model.attention_dropout)
     except UserError as err:
         hint = model_suggestion(config.model.model) if config.model.model else ""
         raise UserError(f"{err}{hint}") from None

@@ -111,7 +111,8 @@ def _rebuild(config, summary: dict, folder: Path, kind: str):
     from ..model import build_model, load_encoder_and_tokenizer
 
     source = str(folder / "encoder") if kind == "full" else config.model.model
-    encoder, tokenizer = load_encoder_and_tokenizer(source, attention=config.model.attention)
+    encoder, tokenizer = load_encoder_and_tokenizer(source, attention=config.model.attention,
+                                          attention_dropout=config.model.attention_dropout)
     n_classes = summary["n_classes"]
     torch.manual_seed(derived_seed(config.seed, "model-init"))
     experiences = summary["experiences"]
