@@ -135,12 +135,11 @@ def test_bad_task_data_is_one_line_and_exit_2(name, content, extra, tmp_path, ti
     assert len(err) == 1 and "Traceback" not in err[0] and "glucose" not in err[0]
 
 
-def test_an_interrupted_token_run_resumes_to_the_uninterrupted_numbers(tmp_path, tiny_model_dir, monkeypatch):
+def _stop_after_first_experience(monkeypatch):
+    """Make a run stop as Ctrl-C stops it once its first experience is checkpointed; returns the
+    real ``checkpoint.save`` to put back for the resume."""
     from continual.state import checkpoint
 
-    data = write_conll(tmp_path / "tags.conll", n=80)
-    argv = ["--data", str(data), "--scenario", "class", "--experiences", "2"]
-    assert _run(tmp_path / "whole", tiny_model_dir, *argv, strategy="replay") == 0
     real_save = checkpoint.save
 
     def save(run_dir, payload):
@@ -150,6 +149,16 @@ def test_an_interrupted_token_run_resumes_to_the_uninterrupted_numbers(tmp_path,
         return path
 
     monkeypatch.setattr(checkpoint, "save", save)
+    return real_save
+
+
+def test_an_interrupted_token_run_resumes_to_the_uninterrupted_numbers(tmp_path, tiny_model_dir, monkeypatch):
+    from continual.state import checkpoint
+
+    data = write_conll(tmp_path / "tags.conll", n=80)
+    argv = ["--data", str(data), "--scenario", "class", "--experiences", "2"]
+    assert _run(tmp_path / "whole", tiny_model_dir, *argv, strategy="replay") == 0
+    real_save = _stop_after_first_experience(monkeypatch)
     assert _run(tmp_path / "cut", tiny_model_dir, *argv, strategy="replay") == 130
     monkeypatch.setattr(checkpoint, "save", real_save)
     assert _run(tmp_path / "cut", tiny_model_dir, *argv, "--resume", strategy="replay") == 0
@@ -271,15 +280,7 @@ def test_an_interrupted_task_scenario_run_with_ewc_resumes_to_the_uninterrupted_
 
     argv = [*_two_task_data(tmp_path, "token"), "--scenario", "task", "--task-order", "pulmo,neuro"]
     assert _run(tmp_path / "whole", tiny_model_dir, *argv, strategy="ewc") == 0
-    real_save = checkpoint.save
-
-    def save(run_dir, payload):
-        path = real_save(run_dir, payload)
-        if payload["progress"]["finished"] == 1:
-            raise KeyboardInterrupt
-        return path
-
-    monkeypatch.setattr(checkpoint, "save", save)
+    real_save = _stop_after_first_experience(monkeypatch)
     assert _run(tmp_path / "cut", tiny_model_dir, *argv, strategy="ewc") == 130
     monkeypatch.setattr(checkpoint, "save", real_save)
     assert _run(tmp_path / "cut", tiny_model_dir, *argv, "--resume", strategy="ewc") == 0
