@@ -14,7 +14,8 @@ TUNED = ("validation of icd10cm-chapters, tuning seeds 10-11, gamma 0, 0.5, 1 "
     "increase (a quadratic program per step, solved with quadprog).",
     hyperparams=[
         HyperParam("patterns_per_exp", 32, "memory per experience: every step runs all of it",
-                   "small on purpose: GEM's cost grows with the memory", minimum=1),
+                   "a budget, not a tuned value: 160 texts after 5 experiences, a third of replay's 500, "
+                   "because GEM runs a gradient over all of it at every step", minimum=1),
         HyperParam("memory_strength", 1.0, "margin of the projection (gamma): the memories' gradients enter "
                    "with at least this weight", TUNED, minimum=0),
     ],
@@ -33,7 +34,8 @@ def gem(params, context) -> StrategyParts:
     description="Projects the gradient when it conflicts with the average gradient on a sample "
     "of the episodic memory.",
     hyperparams=[
-        HyperParam("patterns_per_exp", 64, "memory per experience", "kept small for text models", minimum=1),
+        HyperParam("patterns_per_exp", 64, "memory per experience", "a budget, not a tuned value: 320 texts after 5 "
+                   "experiences, two thirds of replay's 500 (A-GEM reads one sampled batch of it per step)", minimum=1),
         HyperParam("sample_size", 32, "memory examples per reference gradient",
                    "one training batch, as in Chaudhry et al. 2019", minimum=1),
     ],
