@@ -41,8 +41,13 @@ def flag_of(cls: type, name: str) -> Optional[str]:
 
 
 def _label(instance: Any, name: str) -> str:
-    """How an error names a field: its flag, or its name when it has none."""
-    return flag_of(type(instance), name) or name
+    """How an error names a field: its flag, or, when it has none, the key ``--set`` and the
+    YAML file take (``training.weight_decay``)."""
+    section = _SECTIONS.get(type(instance).__name__)
+    return flag_of(type(instance), name) or (f"{section}.{name}" if section else name)
+
+
+_SECTIONS = {"StreamConfig": "stream", "ModelConfig": "model", "TrainingConfig": "training"}
 
 
 def _positive(instance: Any, *names: str) -> None:
@@ -61,6 +66,10 @@ def _check_choices(instance: Any) -> None:
 
 
 PRECISIONS = ("fp32", "bf16")
+#: adamw: the fine-tuning default; sgd: plain SGD without momentum, the optimizer of the papers
+#: whose guarantee is about the gradient step itself (GEM, A-GEM: a projected gradient keeps the
+#: memory loss from rising only when the step follows the projected gradient)
+OPTIMIZERS = ("adamw", "sgd")
 DEVICES = ("auto", "cpu", "cuda")
 #: Class, domain and task orders: an item that reads as an integer is a class id or value, any
 #: other is a label value or name.
@@ -148,8 +157,9 @@ class TrainingConfig:
     epochs: int = option(2, "training epochs per experience (the default budget: see --train-per-class)")
     batch_size: int = option(32, "training batch size")
     eval_batch_size: int = option(128, "evaluation batch size (at most this many texts and 8 tokens per text on average, padding included)", flag=None)
-    lr: float = option(1e-4, "AdamW learning rate")
-    weight_decay: float = option(0.01, "AdamW weight decay", flag=None)
+    lr: float = option(1e-4, "learning rate")
+    optimizer: str = option("adamw", "adamw, or sgd (plain SGD, no momentum; L2 weight decay)", choices=OPTIMIZERS, flag=None)
+    weight_decay: float = option(0.01, "weight decay (AdamW: decoupled; SGD: L2)", flag=None)
     device: str = option("auto", "auto uses CUDA when present", choices=DEVICES)
     precision: str = option("fp32", "bf16 runs the encoder under autocast (CPU and CUDA); fp32 stays the default", choices=PRECISIONS)
     early_stopping: bool = option(False, "stop each experience's training when validation accuracy stops improving (needs --val-per-class)")

@@ -1,5 +1,5 @@
 """Gradient Episodic Memory and its averaged variant (Avalanche GEMPlugin / AGEMPlugin)."""
-from .registry import HyperParam, StrategyParts, register_strategy
+from .registry import PROVISIONAL, HyperParam, StrategyParts, register_strategy
 
 TUNED = ("validation of icd10cm-chapters, tuning seeds 10-11, gamma 0, 0.5, 1 "
          "(results/reference/tuning/icd10cm-chapters/gem/): 1 has the best validation ACC (0.595; 0.5: 0.590, "
@@ -26,6 +26,15 @@ def gem(params, context) -> StrategyParts:
     return StrategyParts(plugins=[GEMPlugin(patterns_per_experience=params["patterns_per_exp"],
                                             memory_strength=params["memory_strength"])])
 
+#: A-GEM's guarantee (the step does not raise the memory loss, to first order) holds for the step
+#: -lr * g of plain SGD (Chaudhry et al. 2019, Algorithm 1). AdamW rescales each coordinate, and on
+#: the default stream most projected AdamW steps raise the memory loss (docs/strategies.md, A-GEM).
+AGEM_TRAINING = {
+    "optimizer": ("sgd", "Chaudhry et al. 2019, Algorithm 1: the projected gradient is the SGD step"),
+    "weight_decay": (0.0, "Chaudhry et al. 2019: the step is the projected gradient alone"),
+    "lr": (0.03, PROVISIONAL),
+}
+
 
 @register_strategy(
     "agem",
@@ -39,6 +48,7 @@ def gem(params, context) -> StrategyParts:
         HyperParam("sample_size", 32, "memory examples per reference gradient",
                    "one training batch, as in Chaudhry et al. 2019", minimum=1),
     ],
+    training_defaults=AGEM_TRAINING,
 )
 def agem(params, context) -> StrategyParts:
     from .agem_plugin import TextAGEMPlugin

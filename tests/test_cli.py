@@ -231,6 +231,7 @@ def test_yaml_values_keep_their_types(tmp_path):
     ("stream:\n  epochs: 3\n", "the stream section has no field 'epochs'"),
     ("training: 3\n", "section training must be a mapping"),
     ("model:\n  head: multy\n", "--head multy is unknown: use incremental, multi or fixed"),
+    ("training:\n  optimizer: adam\n", "training.optimizer adam is unknown: use adamw or sgd"),
 ])
 def test_yaml_value_of_the_wrong_type_is_one_line_naming_file_and_key(yaml_text, needle, tmp_path, capsys):
     path = tmp_path / "x.yaml"
@@ -371,6 +372,10 @@ def test_strategy_training_defaults_sit_between_the_dataclass_and_the_user(tmp_p
     # the function another command (continual.tune) builds its trials with
     assert training_for("frozen", {"training": {"batch_size": 4}}).lr == frozen_lr
     assert training_for("replay+seq-star", {"training": {}}).epochs == own["seq-star"]["epochs"]
+    # A-GEM declares its paper's optimizer: plain SGD without weight decay; --set gives AdamW back
+    agem = training_for("agem", {"training": {}})
+    assert (agem.optimizer, agem.weight_decay, plain.optimizer) == ("sgd", 0.0, "adamw")
+    assert training_for("agem", {"training": {"optimizer": "adamw"}}).optimizer == "adamw"
 
 
 def test_components_with_different_training_defaults_are_refused(monkeypatch, capsys):

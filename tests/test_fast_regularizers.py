@@ -341,3 +341,32 @@ def test_agem_takes_the_memory_gradient_over_and_starts_the_step_from_none(tiny_
     assert all(p.grad is None for p in model.parameters())
     torch.testing.assert_close(plugin.reference, list(expected))
     assert plugin.reference_square == pytest.approx(sum(float((g * g).sum()) for g in expected))
+
+
+def test_agem_step_keeps_the_memory_loss_from_rising_under_sgd_not_under_adamw():
+    """A-GEM's guarantee is about the step: after the projection <g, r> >= 0, so an SGD step
+    -lr * g changes the memory loss by -lr * <g, r> <= 0 to first order (0 when projected). AdamW's step rescales
+    each coordinate, and the same projected gradient can raise the memory loss (why A-GEM
+    declares SGD as its optimizer)."""
+    from continual.engine.template import make_optimizer
+    from strategies.agem_plugin import TextAGEMPlugin
+
+    raised = {"sgd": 0, "adamw": 0}
+    for seed in range(10):
+        for name in raised:
+            torch.manual_seed(seed)
+            model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+            refs = [torch.randn_like(p) for p in model.parameters()]
+            plugin = TextAGEMPlugin(4, 4)
+            plugin.buffers = [object()]
+            plugin.reference = [r.clone() for r in refs]
+            plugin.reference_square = float(sum((r * r).sum() for r in refs))
+            for p, r in zip(model.parameters(), refs):
+                p.grad = -r + 0.5 * torch.randn_like(r)  # conflicts with the memory: projected
+            plugin.after_backward(SimpleNamespace(model=model))
+            before = [p.detach().clone() for p in model.parameters()]
+            make_optimizer(model.parameters(), lr=0.01, weight_decay=0.0, name=name).step()
+            change = sum(float((r * (p.detach() - b)).sum()) for p, b, r in zip(model.parameters(), before, refs))
+            raised[name] += change > 1e-5 * 0.01 * plugin.reference_square  # above float rounding
+    assert raised["sgd"] == 0
+    assert raised["adamw"] > 0

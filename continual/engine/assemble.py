@@ -346,7 +346,8 @@ def assemble(config: ExperimentConfig, stream, *, device, params: dict, componen
                         experience_classes=[e.classes for e in stream.experiences])
     context = strategy_context(config, stream, tokenizer)
     model, plugins, template, template_kwargs, trains_once = build_parts(components, params, context, model)
-    optimizer = make_optimizer(model.parameters(), lr=config.training.lr, weight_decay=config.training.weight_decay)
+    optimizer = make_optimizer(model.parameters(), lr=config.training.lr, weight_decay=config.training.weight_decay,
+                               name=config.training.optimizer)
     collector = make_collector(stream, packed)
     if config.training.early_stopping:
         from avalanche.training.plugins import EarlyStoppingPlugin

@@ -30,8 +30,9 @@ def reseed_global(seed: int, purpose: str, *indices: int) -> None:
     random.seed(value)
 
 
-def make_optimizer(parameters, *, lr: float, weight_decay: float):
-    """AdamW with the fused kernel (one pass over all parameters per step, on CPU and CUDA).
+def make_optimizer(parameters, *, lr: float, weight_decay: float, name: str = "adamw"):
+    """AdamW with the fused kernel (one pass over all parameters per step, on CPU and CUDA), or
+    with ``name="sgd"`` plain SGD (no momentum), whose step is the gradient itself.
 
     The default AdamW on CPU updates parameter by parameter in Python, which costs a large share
     of a training step for a model of MiniLM's size; the fused kernel applies the same update
@@ -39,6 +40,8 @@ def make_optimizer(parameters, *, lr: float, weight_decay: float):
     where fused is not available.
     """
     parameters = list(parameters)
+    if name == "sgd":
+        return torch.optim.SGD(parameters, lr=lr, weight_decay=weight_decay, foreach=True)
     try:
         return torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay, fused=True)
     except (RuntimeError, ValueError, TypeError):  # a device or dtype without the fused kernel
