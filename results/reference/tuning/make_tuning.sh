@@ -55,7 +55,7 @@ tune --strategy der --grid der.alpha=1.0 --grid der.beta=1.0 --out "$OUT/der-fin
 tune --strategy gem --grid gem.memory_strength=0,0.5,1
 # A-GEM steps with plain SGD, as its paper does (its training defaults): SGD's learning rate,
 #    which for a BERT-size encoder lies two to three orders above AdamW's.
-tune --strategy agem --grid training.lr=0.01,0.03,0.1,0.3
+tune --strategy agem --grid training.lr=0.01,0.03,0.1
 
 # 4. The parameter-efficient family: each method's learning rate (its only training default),
 #    around the papers' values (BitFit 1e-4..1e-3; Houlsby adapters 1e-4..1e-3; IA3 3e-3; prompt
@@ -63,6 +63,8 @@ tune --strategy agem --grid training.lr=0.01,0.03,0.1,0.3
 tune --strategy bitfit --grid training.lr=0.0003,0.001,0.003
 tune --strategy adapters --grid training.lr=0.0003,0.001,0.003
 tune --strategy ia3 --grid training.lr=0.001,0.003,0.01
+# IA3, below the first grid's edge (1e-3 won: the least training forgets the least).
+tune --strategy ia3 --grid training.lr=0.0001,0.0003 --out "$OUT/ia3-fine"
 tune --strategy o-lora --grid training.lr=0.0003,0.001,0.003
 tune --strategy prompt-tuning --grid training.lr=0.003,0.01,0.03
 tune --strategy prefix-tuning --grid training.lr=0.001,0.003,0.01
