@@ -1,5 +1,5 @@
 """Gradient Episodic Memory and its averaged variant (Avalanche GEMPlugin / AGEMPlugin)."""
-from .registry import PROVISIONAL, HyperParam, StrategyParts, register_strategy
+from .registry import HyperParam, StrategyParts, register_strategy
 
 TUNED = ("validation of icd10cm-chapters, tuning seeds 10-11, gamma 0, 0.5, 1 "
          "(results/reference/tuning/icd10cm-chapters/gem/): 1 has the best validation ACC (0.595; 0.5: 0.590, "
@@ -32,7 +32,9 @@ def gem(params, context) -> StrategyParts:
 AGEM_TRAINING = {
     "optimizer": ("sgd", "Chaudhry et al. 2019, Algorithm 1: the projected gradient is the SGD step"),
     "weight_decay": (0.0, "Chaudhry et al. 2019: the step is the projected gradient alone"),
-    "lr": (0.03, PROVISIONAL),
+    "lr": (0.03, "validation of icd10cm-chapters, tuning seeds 10-11, SGD lr 0.01, 0.03, 0.1 "
+                 "(results/reference/tuning/icd10cm-chapters/agem/): 0.03 has the best validation ACC (0.238; "
+                 "0.01: 0.193; 0.1 diverges: 0.050), learning accuracy 0.91"),
 }
 
 

@@ -56,6 +56,9 @@ tune --strategy gem --grid gem.memory_strength=0,0.5,1
 # A-GEM steps with plain SGD, as its paper does (its training defaults): SGD's learning rate,
 #    which for a BERT-size encoder lies two to three orders above AdamW's.
 tune --strategy agem --grid training.lr=0.01,0.03,0.1
+# The control: naive with A-GEM's optimizer and learning rate, so that A-GEM's gain is its own.
+tune --strategy naive --grid training.optimizer=sgd --grid training.weight_decay=0 --grid training.lr=0.03 \
+     --out "$OUT/naive-sgd"
 
 # 4. The parameter-efficient family: each method's learning rate (its only training default),
 #    around the papers' values (BitFit 1e-4..1e-3; Houlsby adapters 1e-4..1e-3; IA3 3e-3; prompt
