@@ -142,9 +142,10 @@ def test_an_out_folder_the_nodes_do_not_share_is_refused(tmp_path, tiny_model_di
 
 
 def test_sigterm_stops_every_task_and_resume_finishes_the_grid(tmp_path, tiny_model_dir, no_ray_left):
-    """A SIGTERM to the driver cancels both tasks: each keeps its finished experiences in its
-    checkpoint, nothing of Ray is left running, and the same command with --resume ends with the
-    metrics of an uninterrupted run."""
+    """A SIGTERM to the driver cancels the tasks still running: each keeps its finished
+    experiences in its checkpoint, nothing of Ray is left running, and the same command with
+    --resume ends with the metrics of an uninterrupted run. (The faster run may end between its
+    first checkpoint and the signal on a loaded machine; the slower one, replay, is still running.)"""
     argv = cli_argv(write_notes(tmp_path / "notes.csv"), tiny_model_dir)
     argv[argv.index("--epochs") + 1] = "4"
     argv[argv.index("--batch-size") + 1] = "2"  # slow enough for the signal to land mid-run
@@ -158,8 +159,10 @@ def test_sigterm_stops_every_task_and_resume_finishes_the_grid(tmp_path, tiny_mo
     assert process.returncode == 143, err[-2000:]
     assert err.strip().splitlines()[-1].startswith("interrupted: resume with: python -m continual.run")
     assert "Traceback" not in err
-    for run in runs:
-        assert not (run / "metrics.json").exists() and (run / "checkpoint" / "state.pt").exists()
+    cut = [run for run in runs if not (run / "metrics.json").exists()]
+    assert runs[0] in cut  # replay
+    for run in cut:
+        assert (run / "checkpoint" / "state.pt").exists()
     assert main([*argv, "--jobs", "2", "--out", str(out), "--resume"]) == 0
     assert main([*argv, "--out", str(tmp_path / "whole")]) == 0
     for name in ("replay", "naive"):
