@@ -66,9 +66,9 @@ def _check_choices(instance: Any) -> None:
 
 
 PRECISIONS = ("fp32", "bf16")
-#: adamw: the fine-tuning default; sgd: plain SGD without momentum, the optimizer of the papers
-#: whose guarantee is about the gradient step itself (GEM, A-GEM: a projected gradient keeps the
-#: memory loss from rising only when the step follows the projected gradient)
+#: adamw: the fine-tuning default; sgd: plain SGD without momentum, for methods whose guarantee is
+#: about the gradient step itself (A-GEM: a projected gradient keeps the memory loss from rising
+#: only when the step follows it)
 OPTIMIZERS = ("adamw", "sgd")
 DEVICES = ("auto", "cpu", "cuda")
 #: Class, domain and task orders: an item that reads as an integer is a class id or value, any

@@ -11,7 +11,8 @@ from __future__ import annotations
 from .peft_strategies import LORA_PARAMS
 from .registry import PROVISIONAL, HyperParam, StrategyInputError, StrategyParts, register_strategy
 
-#: learning rates until the validation protocol (results/reference/tuning/make_tuning.sh) sets them
+#: each method's learning rate: validated where its grid has run (results/reference/tuning/make_tuning.sh),
+#: provisional until then
 BITFIT_TRAINING = {"lr": (1e-3, "validation of icd10cm-chapters, tuning seeds 10-11, lr 3e-4, 1e-3, 3e-3 "
                              "(results/reference/tuning/icd10cm-chapters/bitfit/): 1e-3 has the best validation ACC "
                              "(0.192; 3e-3: 0.179, 3e-4: 0.165), learning accuracy 0.87")}
