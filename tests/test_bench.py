@@ -270,3 +270,17 @@ def test_default_run_memory_is_read_from_the_runs_own_metrics(tiny_model_dir, tm
     assert run.get("error") is None and run["peak_rss_mb"] > 100 and run["wall_seconds"] > run["train_seconds"] > 0
     extra[extra.index("--epochs") + 1] = "0"  # refused by the run: reported, not raised
     assert measure_default_run(settings, extra=extra)["error"].startswith("error:")
+
+
+def test_strategies_are_timed_with_their_own_training_defaults_at_the_shared_budget():
+    from continual.speed.suite import suite_config
+
+    settings = BenchSettings(device="cpu", batch_size=16, eval_batch_size=64)
+    agem = suite_config(settings, "agem", 3, 3).training
+    naive = suite_config(settings, "naive", 3, 3).training
+    assert (agem.optimizer, agem.lr, agem.weight_decay) == ("sgd", 0.03, 0.0)  # A-GEM's declared defaults
+    assert (naive.optimizer, naive.lr) == ("adamw", 1e-4)
+    frozen = suite_config(settings, "frozen", 3, 3).training
+    assert frozen.lr == 1e-3  # its own learning rate
+    assert frozen.epochs == agem.epochs == naive.epochs == 3  # the bench's budget wins over its 2 epochs
+    assert (frozen.batch_size, frozen.eval_batch_size) == (16, 64)

@@ -13,14 +13,19 @@ from .workload import Workload, log
 def suite_config(settings: BenchSettings, strategy: str, epochs: int, experiences: int, *,
                  attention: str = "sdpa", max_length: int = 128) -> ExperimentConfig:
     """A run of ``strategy`` on the benchmark's model, device, precision and batch sizes; nothing
-    is cached or written."""
+    is cached or written. The strategy's own training defaults (A-GEM's SGD, a probe's learning
+    rate) apply as in ``continual.run``, except epochs and batch sizes: every strategy gets the same
+    budget so that its cost per experience compares with naive's."""
+    from strategies import resolve_training_defaults
+
+    fixed = {"epochs": epochs, "batch_size": settings.batch_size, "eval_batch_size": settings.eval_batch_size,
+             "device": settings.device, "precision": settings.precision}
+    own = {field: d.value for field, d in resolve_training_defaults(strategy, fixed).items()}
     return ExperimentConfig(
         strategy=strategy, seed=0, out="unused",
         stream=StreamConfig(no_cache=True, experiences=experiences, max_length=max_length),
         model=ModelConfig(model=settings.model, attention=attention),
-        training=TrainingConfig(epochs=epochs, batch_size=settings.batch_size,
-                                eval_batch_size=settings.eval_batch_size,
-                                device=settings.device, precision=settings.precision))
+        training=TrainingConfig(**own, **fixed))
 
 
 def measure_suite(work: Workload, attention: str = "sdpa") -> dict:
