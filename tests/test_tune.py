@@ -175,3 +175,42 @@ def test_an_interrupted_tuning_prints_the_tuning_command_that_resumes_it(monkeyp
     assert tune.main(["--strategy", "ewc", "--grid", "ewc.lambda=1,2"]) == 130
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last == "interrupted: resume with: python -m continual.tune --strategy ewc --grid ewc.lambda=1,2 --resume"
+
+
+def _cited_tunings(source: str) -> list:
+    """The committed tuning.json files that a default's source cites: ``results/reference/tuning/
+    <stream>/<strategy>/`` and the short ``<name>-fine/`` folders after it."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "results" / "reference" / "tuning"
+    match = re.search(r"results/reference/tuning/([\w-]+)/([\w-]+)/((?:, [\w-]+/)*)", source)
+    if not match:
+        return []
+    stream, strategy, more = match.groups()
+    folders = [root / stream / strategy] + [root / f.strip(", /") / stream / strategy for f in more.split(",") if f.strip()]
+    return [folder / "tuning.json" for folder in folders]
+
+
+def test_every_validated_default_is_the_winner_of_the_grids_its_source_cites():
+    """A default whose source says "validation of ..." carries the value that won the committed
+    grid it cites (the best winner when it cites a first and a finer grid), so hand-written sources
+    and code cannot drift apart from the tuning results."""
+    from strategies import STRATEGIES
+
+    checked = 0
+    for name, spec in STRATEGIES.items():
+        entries = [(f"{name}.{p.name}", p.default, p.source) for p in spec.hyperparams]
+        entries += [(f"training.{d.field}", d.value, d.source) for d in spec.training_defaults]
+        for key, value, source in entries:
+            if not source.startswith("validation of"):
+                continue
+            files = _cited_tunings(source)
+            assert files and all(f.is_file() for f in files), f"{key}: source cites no committed grid: {source}"
+            winners = [json.loads(f.read_text())["winner"] for f in files]
+            winners = [w for w in winners if key in w["values"]]
+            assert winners, f"{key}: no cited grid tunes it"
+            best = max(winners, key=lambda w: w["mean"])
+            assert best["values"][key] == pytest.approx(value), f"{name}: {key} = {value}, the grid chose {best['values'][key]}"
+            checked += 1
+    assert checked >= 15  # every tuned family is covered, not just a few
