@@ -69,8 +69,19 @@ tune --strategy ia3 --grid training.lr=0.001,0.003,0.01
 # IA3, below the first grid's edge (1e-3 won: the least training forgets the least).
 tune --strategy ia3 --grid training.lr=0.0001,0.0003 --out "$OUT/ia3-fine"
 tune --strategy o-lora --grid training.lr=0.0003,0.001,0.003
+# O-LoRA, past the first grid's edge (3e-3 won): 1e-2 stops learning, 3e-3 is the interior optimum.
+tune --strategy o-lora --grid training.lr=0.01 --out "$OUT/o-lora-fine"
 tune --strategy prompt-tuning --grid training.lr=0.003,0.01,0.03
-tune --strategy prefix-tuning --grid training.lr=0.001,0.003,0.01
+# Prompt tuning, below the first grid's edge (3e-3 won).
+tune --strategy prompt-tuning --grid training.lr=0.001 --out "$OUT/prompt-tuning-fine"
+# Prefix tuning with the paper's MLP reparameterization (--set: these two grids ran when it was the
+#    default), then below that grid's edge (1e-3 won, at learning accuracy 0.50 and a constant
+#    prediction at the end), then without the MLP, which learns and is the default.
+tune --strategy prefix-tuning --set prefix-tuning.projection=true --grid training.lr=0.001,0.003,0.01
+tune --strategy prefix-tuning --set prefix-tuning.projection=true --grid training.lr=0.00003,0.0001,0.0003 \
+     --out "$OUT/prefix-tuning-fine"
+tune --strategy prefix-tuning --grid prefix-tuning.projection=false --grid training.lr=0.001,0.01 \
+     --out "$OUT/prefix-tuning-flat"
 
 # 5. The tagging stream's own budget (it trains a token head from scratch and scores exact entity
 #    spans, so classification's budget need not fit): naive's learning rate and epochs on
