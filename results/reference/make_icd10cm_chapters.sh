@@ -5,7 +5,7 @@
 # measures speed). Resumable: rerun it after an interruption and finished runs are kept.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-STRATEGIES=naive,replay,ewc,lwf,der,si,mas,online-ewc,expanding-heads,seq-star,frozen,lora,zero-shot,joint,cumulative,agem,icarl,gem
+STRATEGIES=naive,replay,ewc,lwf,der,si,mas,online-ewc,expanding-heads,seq-star,frozen,lora,zero-shot,joint,cumulative,agem,icarl,gem,bitfit,adapters,ia3,o-lora,prompt-tuning,prefix-tuning
 python -m continual.run --strategy "$STRATEGIES" --seed 0,1,2 --out results/reference --no-progress \
   --jobs 2 --cpus-per-run 1 --resume
 IFS=, read -ra names <<< "$STRATEGIES"
