@@ -200,3 +200,47 @@ def test_stored_bytes_count_what_each_method_keeps(tiny_model_dir):
     ewc = stored("ewc", "class")
     parameters = sum(p.numel() * 4 for p in encoder.parameters())
     assert all(2 * parameters <= v for v in ewc)
+
+
+@pytest.mark.parametrize("projection", [False, True])
+def test_prefix_tuning_is_the_papers_attention_over_prefix_and_text(projection, tiny_model_dir):
+    """peft's prefix path on this encoder equals Li & Liang's formulation written out: in every
+    layer the text's queries attend over the prefix's keys and values followed by the text's own
+    (padding masked, positions after the prefix's), so a change in how transformers takes past keys
+    and values cannot silently turn the prefix off or misalign it."""
+    model, _ = _prepared("prefix-tuning", tiny_model_dir) if not projection else (None, None)
+    if projection:
+        encoder, _ = load_encoder_and_tokenizer(tiny_model_dir)
+        from peft import get_peft_model
+
+        from strategies.efficient import peft_config
+
+        peft_model = get_peft_model(encoder, peft_config("prefix-tuning", {"virtual_tokens": 5, "projection": True}))
+    else:
+        peft_model = model.features.encoder
+    peft_model.eval()
+    torch.manual_seed(0)
+    ids = torch.randint(5, 99, (3, 7))
+    mask = torch.ones(3, 7, dtype=torch.long)
+    mask[1, 4:] = 0
+    with torch.no_grad():
+        got = peft_model(input_ids=ids, attention_mask=mask).last_hidden_state
+        cache = peft_model.get_prompt(batch_size=3)
+        base = peft_model.base_model
+        heads = base.config.num_attention_heads
+        width = base.config.hidden_size // heads
+        prefix = cache.layers[0].keys.shape[2]
+        hidden = base.embeddings(input_ids=ids, position_ids=torch.arange(prefix, prefix + 7)[None])
+        keep = torch.cat([torch.ones(3, prefix), mask.float()], 1)[:, None, None, :]
+        for i, layer in enumerate(base.encoder.layer):
+            att = layer.attention.self
+            q, k, v = (f(hidden).view(3, 7, heads, width).transpose(1, 2) for f in (att.query, att.key, att.value))
+            k = torch.cat([cache.layers[i].keys, k], 2)
+            v = torch.cat([cache.layers[i].values, v], 2)
+            weights = (q @ k.transpose(-1, -2) / width ** 0.5).masked_fill(keep == 0, float("-inf")).softmax(-1)
+            assert weights[..., :prefix].sum(-1).min() > 0.01  # the prefix takes part in every layer
+            context = (weights @ v).transpose(1, 2).reshape(3, 7, -1)
+            attended = layer.attention.output(context, hidden)
+            hidden = layer.output(layer.intermediate(attended), attended)
+    real = mask.bool()
+    torch.testing.assert_close(got[real], hidden[real], atol=1e-5, rtol=1e-4)
