@@ -2,6 +2,7 @@
 the three scenarios that it learns within a few optimiser steps (see ``TINY_TRAINING``)."""
 from __future__ import annotations
 
+import os
 import random
 
 import pytest
@@ -9,6 +10,12 @@ import pytest
 from streams import Records, SourceCard, Stream
 from streams.builders import build_stream
 from streams.sources import SourceTable
+
+#: every process this test session starts (Ray's raylet, GCS and workers included) inherits this
+#: variable, so the tests that check no Ray process outlives them count their own processes only,
+#: not those of other Ray programs on the machine
+TEST_SESSION_MARK = ("CONTINUAL_TEST_SESSION", str(os.getpid()))
+os.environ[TEST_SESSION_MARK[0]] = TEST_SESSION_MARK[1]
 
 # Six "diagnoses", each with its own words, so a tiny model can learn something in one step.
 CLASS_WORDS = {

@@ -11,18 +11,39 @@ import torch
 from continual import UserError
 from continual.engine.executor import ExecutorOptions, cpus_for
 from continual.run import main
-from conftest import write_notes
+from conftest import TEST_SESSION_MARK, write_notes
 from test_resume import cli_argv, poll_until, run_dir_of, start, wait_for, without_timing
 
 
 def ray_processes() -> list:
-    """Ray's own processes on this machine (raylet, GCS, workers) started by this user."""
+    """Ray's own processes (raylet, GCS, workers) that this test session started: they carry its
+    mark in their environment, where other Ray programs' processes on the machine do not."""
+    name, value = TEST_SESSION_MARK
     found = []
     for process in psutil.process_iter(["name", "cmdline"]):
         command = " ".join(process.info["cmdline"] or [])
-        if any(part in command for part in ("raylet", "gcs_server", "default_worker.py", "ray::")):
-            found.append(process)
+        if not any(part in command for part in ("raylet", "gcs_server", "default_worker.py", "ray::")):
+            continue
+        try:
+            if process.environ().get(name) == value:
+                found.append(process)
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
     return found
+
+
+def test_the_count_of_ray_processes_sees_this_sessions_own():
+    """The leak check is not blind: a Ray started here shows up in it, and is gone after shutdown."""
+    import ray
+
+    before = {p.pid for p in ray_processes()}
+    ray.init(num_cpus=1, include_dashboard=False, object_store_memory=80 * 2**20)
+    try:
+        assert [p for p in ray_processes() if p.pid not in before]
+    finally:
+        ray.shutdown()
+    poll_until(lambda: not [p for p in ray_processes() if p.pid not in before and p.is_running()],
+               timeout=30.0, what="the Ray processes of this test to end")
 
 
 @pytest.fixture
