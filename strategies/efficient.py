@@ -34,6 +34,19 @@ PREFIX_SOURCE = ("validation of icd10cm-chapters, tuning seeds 10-11, with the M
                  "prefix-tuning-fine/, prefix-tuning-flat/): no MLP at 1e-3 has the best validation ACC (0.211; "
                  "1e-2: 0.196; with the MLP at most 0.086, learning accuracy at most 0.50), learning accuracy 0.86")
 PREFIX_TRAINING = {"lr": (1e-3, PREFIX_SOURCE)}
+#: per-task modules forget nothing, so the class stream's learning rates (chosen where less training
+#: forgets less) under-train them; the two that learned least at those rates have their own
+IA3_PER_TASK_TRAINING = {"lr": (3e-2, "validation of icd10cm-blocks, tuning seeds 10-11, lr 3e-4, 1e-3, 3e-3, then "
+                                   "1e-2, 3e-2 past that grid's winning edge (results/reference/tuning/icd10cm-blocks/"
+                                   "ia3-per-task/, ia3-per-task-fine/): 3e-2 has the best validation ACC (0.874; 1e-2: "
+                                   "0.866, 3e-3: 0.808, 3e-4, the class stream's rate: 0.363), at the grid's edge with "
+                                   "the gain flattening")}
+PREFIX_PER_TASK_TRAINING = {"lr": (3e-2, "validation of icd10cm-blocks, tuning seeds 10-11, lr 1e-3, 3e-3, 1e-2, then "
+                                      "3e-2, 1e-1 past that grid's winning edge (results/reference/tuning/"
+                                      "icd10cm-blocks/prefix-tuning-per-task/, prefix-tuning-per-task-fine/): 3e-2 has "
+                                      "the best validation ACC (0.864; 1e-2: 0.833, 1e-1: 0.621, 1e-3, the class "
+                                      "stream's rate: 0.485)")}
+PER_TASK_TRAINING = {"ia3": IA3_PER_TASK_TRAINING, "prefix-tuning": PREFIX_PER_TASK_TRAINING}
 OLORA_TRAINING = {"lr": (3e-3, "validation of icd10cm-chapters, tuning seeds 10-11, lr 3e-4, 1e-3, 3e-3, then 1e-2 "
                             "past that grid's winning edge (results/reference/tuning/icd10cm-chapters/o-lora/, "
                             "o-lora-fine/): 3e-3 has the best validation ACC (0.204; 1e-3: 0.200, 3e-4: 0.163, "
@@ -177,7 +190,7 @@ for _name, (_paper, _what, _params, _training) in _METHODS.items():
     register_strategy(f"{_name}-per-task", family="PEFT", paper=_paper,
                       description=f"One module and one head per task, chosen by the task id: {_what}; learned "
                       "tasks never change.", hyperparams=_params, scenarios=("task",), composable=False,
-                      training_defaults=_training)(_per_task(_name))
+                      training_defaults=PER_TASK_TRAINING.get(_name, _training))(_per_task(_name))
 
 
 @register_strategy(

@@ -83,6 +83,16 @@ tune --strategy prefix-tuning --set prefix-tuning.projection=true --grid trainin
 tune --strategy prefix-tuning --grid prefix-tuning.projection=false --grid training.lr=0.001,0.01 \
      --out "$OUT/prefix-tuning-flat"
 
+# 4b. Per-task modules on the task stream: a module per task forgets nothing, so the class stream's
+#    learning rates (where less training forgets less) under-train them; IA3 and prefix tuning,
+#    the two that learned least at those rates on icd10cm-blocks, get their own, each grid
+#    extended past its winning edge.
+tune --stream icd10cm-blocks --strategy ia3-per-task --grid training.lr=0.0003,0.001,0.003
+tune --stream icd10cm-blocks --strategy ia3-per-task --grid training.lr=0.01,0.03 --out "$OUT/ia3-per-task-fine"
+tune --stream icd10cm-blocks --strategy prefix-tuning-per-task --grid training.lr=0.001,0.003,0.01
+tune --stream icd10cm-blocks --strategy prefix-tuning-per-task --grid training.lr=0.03,0.1 \
+     --out "$OUT/prefix-tuning-per-task-fine"
+
 # 5. The tagging stream's own budget (it trains a token head from scratch and scores exact entity
 #    spans, so classification's budget need not fit): naive's learning rate and epochs on
 #    icd10cm-tags, by the same criterion as the default budget (naive learns every experience).
