@@ -4,7 +4,7 @@ LoRA comes from the ``peft`` library (Hu et al. 2022); nothing of it is re-imple
 """
 from __future__ import annotations
 
-from .registry import PROVISIONAL, HyperParam, StrategyParts, register_strategy
+from .registry import HyperParam, StrategyParts, register_strategy
 
 LORA_PARAMS = [
     HyperParam("r", 8, "rank of the LoRA update", "Hu et al. 2022 (r = 8 on BERT-size models)", minimum=1),
