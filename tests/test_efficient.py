@@ -208,17 +208,11 @@ def test_prefix_tuning_is_the_papers_attention_over_prefix_and_text(projection, 
     layer the text's queries attend over the prefix's keys and values followed by the text's own
     (padding masked, positions after the prefix's), so a change in how transformers takes past keys
     and values cannot silently turn the prefix off or misalign it."""
-    model, _ = _prepared("prefix-tuning", tiny_model_dir) if not projection else (None, None)
-    if projection:
-        encoder, _ = load_encoder_and_tokenizer(tiny_model_dir)
-        from peft import get_peft_model
+    from strategies.efficient import attacher
 
-        from strategies.efficient import peft_config
-
-        peft_model = get_peft_model(encoder, peft_config("prefix-tuning", {"virtual_tokens": 5, "projection": True}))
-    else:
-        peft_model = model.features.encoder
-    peft_model.eval()
+    encoder, _ = load_encoder_and_tokenizer(tiny_model_dir)
+    context = StrategyContext(batch_size=4, n_classes=3, seed=0, max_length=16)
+    peft_model = attacher("prefix-tuning", {"virtual_tokens": 5, "projection": projection}, context)(encoder).eval()
     torch.manual_seed(0)
     ids = torch.randint(5, 99, (3, 7))
     mask = torch.ones(3, 7, dtype=torch.long)
