@@ -165,8 +165,10 @@ def test_an_out_folder_the_nodes_do_not_share_is_refused(tmp_path, tiny_model_di
 def test_sigterm_stops_every_task_and_resume_finishes_the_grid(tmp_path, tiny_model_dir, no_ray_left):
     """A SIGTERM to the driver cancels the tasks still running: each keeps its finished
     experiences in its checkpoint, nothing of Ray is left running, and the same command with
-    --resume ends with the metrics of an uninterrupted run. (The faster run may end between its
-    first checkpoint and the signal on a loaded machine; the slower one, replay, is still running.)"""
+    --resume ends with the metrics of an uninterrupted run. The signal goes out as soon as one
+    run has checkpointed its first experience, so that run has two experiences left and is
+    certainly cut; the other may not have started on a loaded machine, or may be further on a
+    fast one, so only its resumed metrics are checked."""
     argv = cli_argv(write_notes(tmp_path / "notes.csv"), tiny_model_dir)
     argv[argv.index("--epochs") + 1] = "4"
     argv[argv.index("--batch-size") + 1] = "2"  # slow enough for the signal to land mid-run
@@ -174,16 +176,15 @@ def test_sigterm_stops_every_task_and_resume_finishes_the_grid(tmp_path, tiny_mo
     out = tmp_path / "stopped"
     process = start([*argv, "--jobs", "2", "--out", str(out)])
     runs = [run_dir_of(out, name) for name in ("replay", "naive")]
-    wait_for(lambda: all((run / "checkpoint" / "state.pt").exists() for run in runs), process, timeout=300)
+    wait_for(lambda: any((run / "checkpoint" / "state.pt").exists() for run in runs), process, timeout=300)
+    first = next(run for run in runs if (run / "checkpoint" / "state.pt").exists())
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=300)
     assert process.returncode == 143, err[-2000:]
     assert err.strip().splitlines()[-1].startswith("interrupted: resume with: python -m continual.run")
     assert "Traceback" not in err
-    cut = [run for run in runs if not (run / "metrics.json").exists()]
-    assert runs[0] in cut  # replay
-    for run in cut:
-        assert (run / "checkpoint" / "state.pt").exists()
+    assert not (first / "metrics.json").exists()
+    assert (first / "checkpoint" / "state.pt").exists()
     assert main([*argv, "--jobs", "2", "--out", str(out), "--resume"]) == 0
     assert main([*argv, "--out", str(tmp_path / "whole")]) == 0
     for name in ("replay", "naive"):
