@@ -9,6 +9,9 @@ import torch
 from avalanche.models.utils import avalanche_forward
 from avalanche.training.plugins import AGEMPlugin
 
+from continual.model import in_parts
+from streams.batching import length_groups
+
 
 class TextAGEMPlugin(AGEMPlugin):
     """A-GEM (Chaudhry et al. 2019) as Avalanche's AGEMPlugin computes it, with the gradients
@@ -21,6 +24,10 @@ class TextAGEMPlugin(AGEMPlugin):
     tensor: ``dotg = sum_i <g_i, r_i>``; when ``dotg < 0``, ``g_i -= (dotg / sum_i <r_i, r_i>)
     r_i``. The same projection as Avalanche's; its dot products are summed tensor by tensor
     instead of over one vector, so they can differ from Avalanche's in the last bits.
+
+    The memory sample (a uniform draw, of every length) runs sorted by length in groups, each cut
+    to its own longest text (:func:`streams.batching.length_groups`), rather than padded to the
+    longest text of the draw: the same mean loss over the same examples.
     """
 
     def __init__(self, *args, **kwargs):
@@ -35,8 +42,12 @@ class TextAGEMPlugin(AGEMPlugin):
         strategy.optimizer.zero_grad()
         mb = self.sample_from_memory()
         xref, yref, tid = mb[0], mb[1], mb[-1]
-        xref, yref = xref.to(strategy.device), yref.to(strategy.device)
-        out = avalanche_forward(strategy.model, xref, tid)
+        order, parts = _by_length(xref)
+        xref, yref = xref[order].to(strategy.device), yref[order].to(strategy.device)
+        if torch.is_tensor(tid) and tid.dim() > 0:
+            tid = tid[order]
+        with in_parts(strategy.model, parts):
+            out = avalanche_forward(strategy.model, xref, tid)
         strategy._criterion(out, yref).backward()
         self.reference = []
         for param in strategy.model.parameters():
@@ -61,3 +72,12 @@ class TextAGEMPlugin(AGEMPlugin):
     def after_training_exp(self, strategy, **kwargs):
         self.reference = []
         super().after_training_exp(strategy, **kwargs)
+
+
+def _by_length(x: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
+    """The rows of a packed [B, 2, L] batch sorted by real length, and the sizes of the
+    consecutive groups (:func:`streams.batching.length_groups`) to run each at its own length."""
+    lengths = x[:, 1].sum(dim=1)
+    order = torch.sort(lengths, stable=True).indices
+    groups = length_groups(lengths[order].tolist())
+    return order, [len(group) for group in groups]

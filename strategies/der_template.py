@@ -10,6 +10,7 @@ from avalanche.training import DER
 from avalanche.training.templates import SupervisedTemplate
 from avalanche.training.utils import cycle
 
+from continual.model import set_parts
 from streams.batching import BucketBatchSampler, example_lengths
 
 from .der import logit_targets
@@ -57,7 +58,15 @@ class MaskedLogitsDER(DER):
             self.replay_loader = cycle(torch.utils.data.DataLoader(buffer, batch_sampler=sampler,
                                                                    collate_fn=self.memory_collate))
 
+    def _before_forward(self, **kwargs):
+        super()._before_forward(**kwargs)  # joins the memory batch (first) to the current one
+        # each part length-bucketed on its own: each runs at its own length rather than both
+        # padded to the longer
+        if self.is_training and getattr(self, "replay_loader", None) is not None:
+            set_parts(self.model, [self.batch_size_mem, len(self.mb_x) - self.batch_size_mem])
+
     def _after_forward(self, **kwargs):
+        set_parts(self.model, None)
         super()._after_forward(**kwargs)
         if getattr(self, "replay_loader", None) is not None:
             self.batch_logits = logit_targets(self.batch_logits, self.mb_output[: self.batch_size_mem])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from avalanche.training.plugins import ReplayPlugin
 
+from continual.model import set_parts
 from streams.batching import BucketedReplayLoader
 
 from .state import check_storage, load_storage, storage_state
@@ -15,8 +16,9 @@ from .state import check_storage, load_storage, storage_state
 
 class BucketedReplayPlugin(ReplayPlugin):
     """Avalanche's ReplayPlugin (same buffer, same update) with length-bucketed current and
-    memory batches (:class:`streams.batching.BucketedReplayLoader`). The loader's generator is
-    drawn from torch's global RNG, which the run reseeds before each experience."""
+    memory batches (:class:`streams.batching.BucketedReplayLoader`), the two parts of a joined
+    batch each run at its own length (:func:`continual.model.set_parts`). The loader's generator
+    is drawn from torch's global RNG, which the run reseeds before each experience."""
 
     #: its state includes stored training examples (left out with --no-buffer-checkpoint)
     holds_examples = True
@@ -29,6 +31,13 @@ class BucketedReplayPlugin(ReplayPlugin):
             strategy.adapted_dataset, self.storage_policy.buffer,
             batch_size=self.batch_size or strategy.train_mb_size,
             batch_size_mem=self.batch_size_mem or strategy.train_mb_size, generator=generator)
+
+    def before_forward(self, strategy, **kwargs):
+        if strategy.is_training and isinstance(strategy.dataloader, BucketedReplayLoader):
+            set_parts(strategy.model, strategy.dataloader.parts)
+
+    def after_forward(self, strategy, **kwargs):
+        set_parts(strategy.model, None)
 
     def check_state(self) -> None:
         """NotCapturable when the storage policy is of a kind :meth:`state_dict` cannot save."""

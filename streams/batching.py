@@ -57,7 +57,9 @@ class BucketedReplayLoader:
 
     Plays the part of Avalanche's ``ReplayDataLoader`` (one pass over the current data, the memory
     cycled as often as needed) with :class:`BucketBatchSampler` on both sides, so a replayed batch
-    is padded to the longest of texts of similar length rather than of a random draw.
+    is padded to the longest of texts of similar length rather than of a random draw. ``parts``
+    holds the row counts of the last batch's current and memory parts, for the model to run
+    each at its own length (:func:`continual.model.set_parts`).
     """
 
     def __init__(self, data, memory, *, batch_size: int, batch_size_mem: int,
@@ -78,6 +80,7 @@ class BucketedReplayLoader:
             except StopIteration:
                 memory = iter(self.memory)
                 replayed = next(memory)
+            self.parts = (len(batch[0]), len(replayed[0]))
             yield [torch.cat([a, b]) for a, b in zip(batch, replayed)]
 
 
