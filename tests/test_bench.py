@@ -157,6 +157,10 @@ def test_floors_price_each_methods_extra_work():
     p.tokens = 16.0  # 20 virtual tokens on 16-token texts: 2.25 times the positions
     peft = floors(["prompt-tuning", "bitfit"], p, lambda name: {"virtual_tokens": 20})
     assert peft["prompt-tuning"]["floor"] == pytest.approx(1 + 20 / 16) and peft["bitfit"]["floor"] == 1.0
+    p.memory_tokens_ratio = 1.25  # memory texts a quarter longer than the current ones
+    longer = floors(["replay", "der", "agem"], p, lambda name: {"sample_size": 32} if name == "agem" else {})
+    assert longer["replay"]["floor"] == pytest.approx(2.25) and longer["der"]["floor"] == pytest.approx(2.25)
+    assert longer["agem"]["floor"] == pytest.approx(1 + 50 * (32 * 0.01 * 1.25 + 2 * 0.02) / naive)
 
 
 def test_load_monitor_counts_other_processes_and_not_its_own(monkeypatch):

@@ -37,6 +37,9 @@ class Primitives:
     batch_size: int
     past_experiences: int  # experiences before the measured one
     tokens: float = 0.0  # mean real tokens per training text (special tokens included)
+    #: mean real tokens of a memory text (the earlier experiences' texts) over a current one's: a
+    #: memory batch of longer texts costs more than a current batch of as many
+    memory_tokens_ratio: float = 1.0
 
     @property
     def naive(self) -> float:
@@ -73,14 +76,16 @@ WORK: dict[str, tuple[str, str, Callable[[Primitives, dict], float]]] = {
            "two passes; from the second experience the penalty: one more",
            "Omega from omega and the experience's total change: one pass",
            lambda p, params: p.steps * (2 + (p.past_experiences > 0)) * p.param_pass + p.param_pass),
-    "replay": ("a memory batch as large as the current one, trained with it",
-               "the buffer update (no model work)", lambda p, params: p.examples * p.step),
+    "replay": ("a memory batch as large as the current one, trained with it (priced by its texts' "
+               "length)", "the buffer update (no model work)",
+               lambda p, params: p.examples * p.step * p.memory_tokens_ratio),
     "der": ("a memory batch as large as the current one, with its stored logits as extra targets",
-            "the buffer update (no model work)", lambda p, params: p.examples * p.step),
+            "the buffer update (no model work)", lambda p, params: p.examples * p.step * p.memory_tokens_ratio),
     "agem": ("a forward and backward of sample_size memory examples (the reference gradient) and "
              "the projection: two passes over the parameters",
              "the memory update (no model work)",
-             lambda p, params: p.steps * (params["sample_size"] * p.step + 2 * p.param_pass)),
+             lambda p, params: p.steps * (params["sample_size"] * p.step * p.memory_tokens_ratio
+                                          + 2 * p.param_pass)),
     "lwf": ("the previous model's forward on the batch (inference)", "a copy of the model",
             lambda p, params: p.examples * p.forward),
     # the parameter-efficient family: the backward still runs through the encoder down to the

@@ -112,10 +112,24 @@ def _floors(settings: BenchSettings, work: Workload, suite: dict, costs: dict, s
         param_pass=param_pass_seconds(params, work.device),
         encoder_pass=param_pass_seconds(encoder, work.device),
         examples=n * epochs, steps=math.ceil(n / bs) * epochs, batch_size=bs, past_experiences=measured,
-        tokens=work.mean_real_tokens)
+        tokens=work.mean_real_tokens, memory_tokens_ratio=_memory_tokens_ratio(work.tokenizer, stream, measured))
     floor = floors(costs["relative_cost"], primitives, lambda name: resolve_params(name, {}))
     return {"primitives": vars(primitives), "strategy_floor": floor,
             "cost_over_floor": cost_over_floor(costs["relative_cost"], floor)}
+
+
+def _memory_tokens_ratio(tokenizer, stream, measured: int) -> float:
+    """Mean real tokens of the texts before experience ``measured`` (what a memory holds) over
+    those of its own training texts; 1 for the first experience."""
+    if measured == 0:
+        return 1.0
+
+    def mean_tokens(texts) -> float:
+        ids = tokenizer(list(texts), truncation=True, max_length=128)["input_ids"]
+        return sum(map(len, ids)) / max(len(ids), 1)
+
+    memory = [t for e in stream.experiences[:measured] for t in e.train_texts]
+    return mean_tokens(memory) / mean_tokens(stream.experiences[measured].train_texts)
 
 
 def _throughput(results: dict, work: Workload, pad128: float, plain: float, suite: dict) -> dict:
