@@ -210,6 +210,12 @@ def multi_head_classifier_class():
             features = self.features(x)
             return self.head(features, task_labels)
 
+        def forward_all_tasks(self, x: torch.Tensor) -> dict:
+            # every head reads the same features: one encoder pass, where Avalanche's default runs
+            # the whole model once per known task (LwF's teacher and student outputs of all heads)
+            features = self.features(x)
+            return {task: self.head(features, task) for task in self.known_train_tasks_labels}
+
     return MultiHeadTextClassifier
 
 

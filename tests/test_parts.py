@@ -127,3 +127,27 @@ def test_replayed_batches_run_their_current_and_memory_parts_each_at_its_own_len
         assert calls == [(len(part), max(part)) for part in parts], (own, lengths, calls)
         differ += calls[0][1] != calls[1][1]
     assert differ  # some joined batch would have padded one part to the other's length
+
+
+def test_multi_head_outputs_of_all_tasks_come_from_one_encoder_pass(tiny_model_dir):
+    """LwF on a task stream reads every known head (Avalanche's ``forward_all_tasks``): the heads
+    share the encoder, so one pass gives each head's output of a pass per task."""
+    from types import SimpleNamespace
+
+    from avalanche.benchmarks.utils.flat_data import ConstantSequence
+    from avalanche.models.utils import avalanche_model_adaptation
+
+    encoder, tokenizer = load_encoder_and_tokenizer(tiny_model_dir)
+    model = build_model(encoder, head="multi", n_classes=6, pooling="mean")
+    for task, classes in enumerate(([0, 1], [0, 1, 2], [0, 1])):
+        avalanche_model_adaptation(model, SimpleNamespace(task_labels=ConstantSequence(task, 1), current_experience=task,
+                                                          classes_in_this_experience=classes, dataset=None))
+    model.eval()
+    x = _packed(tokenizer, SHORT + LONG)
+    widths = EncoderWidths(model)
+    with torch.no_grad():
+        together = model(x, None)
+    assert len(widths.calls) == 1 and sorted(together) == [0, 1, 2]
+    with torch.no_grad():
+        for task, output in together.items():
+            torch.testing.assert_close(output, model.forward_single_task(x, task))
