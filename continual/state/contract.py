@@ -2,10 +2,9 @@
 files alone: the contract files are present, metrics.json holds its keys with the right shapes,
 every summary metric equals what :mod:`continual.evaluation.metrics` computes from the stored
 matrix, accuracy_matrix.csv holds the JSON matrix, and nothing in the folder looks like input
-text. A run with per-class results (metrics.json holds ``macro_f1_by_step``) also holds
-``notes``, ``score``, per_class.csv (whose F1 values average, per step, to
-``macro_f1_by_step``), confusion_matrix.csv (whose rows sum to the last step's supports) and
-confusion_matrix.png; stored runs written before per-class results are checked without them. It lives in ``state/`` beside :mod:`continual.state.run_folder`, which writes these files:
+text; the per-class results agree with each other: per_class.csv's F1 values average, per
+step, to ``macro_f1_by_step``, and confusion_matrix.csv's rows sum to the last step's supports.
+It lives in ``state/`` beside :mod:`continual.state.run_folder`, which writes these files:
 a change of the folder's layout and of its check is one change in one package.
 """
 from __future__ import annotations
@@ -20,20 +19,17 @@ from ..evaluation import metrics as formulas
 from .run_folder import PER_CLASS_HEADER
 
 #: Files every finished run folder holds.
-REQUIRED_FILES = ("config.json", "metrics.json", "accuracy_matrix.csv", "forgetting_curve.png")
-#: What else a run folder may hold: result files, --log output, --keep-checkpoint, --save-model.
-OPTIONAL_ENTRIES = ("per_class.csv", "confusion_matrix.csv", "confusion_matrix.png", "logs", "checkpoint",
-                    "model", ".lock")
+REQUIRED_FILES = ("config.json", "metrics.json", "accuracy_matrix.csv", "forgetting_curve.png", "per_class.csv",
+                  "confusion_matrix.csv", "confusion_matrix.png")
+#: What else a run folder may hold: --log output, --keep-checkpoint, --save-model, a running run's lock.
+OPTIONAL_ENTRIES = ("logs", "checkpoint", "model", ".lock")
 REQUIRED_KEYS = ("stream", "strategy", "seed", "scenario", "experiences", "accuracy_matrix", "initial_accuracy",
                  "average_accuracy", "average_incremental_accuracy", "forgetting", "bwt", "fwt",
                  "learning_accuracy", "per_experience", "train_seconds", "eval_seconds", "peak_rss_mb",
-                 "trainable_parameters")
+                 "trainable_parameters", "macro_f1_matrix", "macro_f1", "macro_f1_by_step", "notes", "score")
 EXPERIENCE_KEYS = {"id", "classes", "task", "n_train", "n_test"}
 #: what an experience entry may hold besides: its classes' names, beside their ids
 EXPERIENCE_OPTIONAL_KEYS = {"class_names"}
-#: What a run with per-class results holds beyond REQUIRED_KEYS and REQUIRED_FILES.
-PER_CLASS_KEYS = ("macro_f1_matrix", "macro_f1", "macro_f1_by_step", "notes", "score")
-PER_CLASS_FILES = ("per_class.csv", "confusion_matrix.csv", "confusion_matrix.png")
 #: What an accuracy matrix may hold (docs/design.md, Metrics).
 SCORES = ("accuracy", "entity_f1", "micro_f1")
 #: JSON keys under which input texts would be stored; results never hold any.
@@ -214,10 +210,7 @@ def _csv_problems(path: Path, matrix: list) -> list[str]:
 def _per_class_problems(run_dir: Path, m: dict) -> list[str]:
     """The F1 keys against each other and against per_class.csv and confusion_matrix.csv."""
     t = len(m["accuracy_matrix"])
-    problems = [f"metrics.json lacks {key} (a run with macro_f1_by_step holds it)"
-                for key in PER_CLASS_KEYS if key not in m]
-    problems += [f"missing or empty {name}" for name in PER_CLASS_FILES
-                 if not (run_dir / name).is_file() or (run_dir / name).stat().st_size == 0]
+    problems: list[str] = []
     by_step = m["macro_f1_by_step"]
     if not _is_table([by_step], 1, t) or any(not 0.0 <= v <= 1.0 for v in by_step):
         return problems + [f"macro_f1_by_step is not {t} numbers in [0, 1]"]
