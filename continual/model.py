@@ -1,9 +1,8 @@
 """TextClassifier: a Hugging Face encoder plus an Avalanche head, fed packed [2, L] inputs."""
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 import torch
 from torch import nn
@@ -85,10 +84,10 @@ def trim_to_longest(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 class TextEncoder(nn.Module):
     """Encoder + pooling: packed [B, 2, L] LongTensor -> [B, hidden] features.
 
-    ``parts`` (set through :func:`in_parts`) cuts the batch's rows into consecutive parts, each
-    run through the encoder cut to its own longest text: a replayed batch joins a length bucket of
-    current texts with one of memory texts, and as one tensor both would be padded to the longer
-    of the two. The outputs are the same functions of each row (padding is masked), so the loss
+    ``length_parts`` (set by :func:`strategies.parts.set_parts`) cuts the batch's rows into
+    consecutive parts, each run through the encoder cut to its own longest text: a replayed batch
+    joins a length bucket of current texts with one of memory texts, and as one tensor both would
+    be padded to the longer of the two. The outputs are the same functions of each row (padding is masked), so the loss
     is the same; only dropout draws its masks over other shapes.
     """
 
@@ -100,7 +99,7 @@ class TextEncoder(nn.Module):
         self.pooling = pooling
         self.precision = precision
         self.hidden_size = encoder.config.hidden_size
-        self.parts: Optional[list[int]] = None
+        self.length_parts: Optional[list[int]] = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pieces = self._pieces(x)
@@ -116,9 +115,9 @@ class TextEncoder(nn.Module):
         return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
 
     def _pieces(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The rows of ``x`` in the consecutive parts of :attr:`parts` (``(x,)`` without parts, or
+        """The rows of ``x`` in the consecutive parts of :attr:`length_parts` (``(x,)`` without parts, or
         where the parts do not add up to the batch: a forward of another batch inside the step)."""
-        parts = self.parts
+        parts = self.length_parts
         if not parts or len(parts) < 2 or sum(parts) != len(x):
             return (x,)
         return x.split(list(parts))
@@ -138,7 +137,7 @@ class TextEncoder(nn.Module):
 
 class TokenEncoder(TextEncoder):
     """Encoder without pooling: packed [B, 2, L] LongTensor -> [B, L', hidden] per-token features
-    (L' = the batch's longest text), for tagging. With :attr:`parts`, each part's features are
+    (L' = the batch's longest text), for tagging. With :attr:`length_parts`, each part's features are
     padded with zeros to the longest part's length (positions the loss never reads)."""
 
     def __init__(self, encoder: nn.Module, precision: str = "fp32"):
@@ -151,25 +150,6 @@ class TokenEncoder(TextEncoder):
         states = [self.token_states(piece)[0] for piece in pieces]
         longest = max(h.shape[1] for h in states)
         return torch.cat([nn.functional.pad(h, (0, 0, 0, longest - h.shape[1])) for h in states])
-
-
-def set_parts(model: nn.Module, parts: Optional[Sequence[int]]) -> None:
-    """Cut each batch that ``model``'s encoders see from now on into the consecutive ``parts``
-    (row counts), each run at its own length (:class:`TextEncoder`); ``None`` or one part: whole
-    batches again."""
-    for module in model.modules():
-        if isinstance(module, TextEncoder):
-            module.parts = list(parts) if parts and len(parts) > 1 else None
-
-
-@contextmanager
-def in_parts(model: nn.Module, parts: Optional[Sequence[int]]):
-    """:func:`set_parts` for the forwards inside the block."""
-    set_parts(model, parts)
-    try:
-        yield
-    finally:
-        set_parts(model, None)
 
 
 class TextClassifier(nn.Module):

@@ -9,8 +9,9 @@ import torch
 from avalanche.models.utils import avalanche_forward
 from avalanche.training.plugins import AGEMPlugin
 
-from continual.model import in_parts
 from streams.batching import length_groups
+
+from .parts import in_parts
 
 
 class TextAGEMPlugin(AGEMPlugin):
@@ -77,6 +78,8 @@ class TextAGEMPlugin(AGEMPlugin):
 def _by_length(x: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
     """The rows of a packed [B, 2, L] batch sorted by real length, and the sizes of the
     consecutive groups (:func:`streams.batching.length_groups`) to run each at its own length."""
+    if x.dim() != 3:  # not packed texts (a model of other inputs): one part, in its order
+        return torch.arange(len(x)), [len(x)]
     lengths = x[:, 1].sum(dim=1)
     order = torch.sort(lengths, stable=True).indices
     groups = length_groups(lengths[order].tolist())

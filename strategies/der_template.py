@@ -10,10 +10,10 @@ from avalanche.training import DER
 from avalanche.training.templates import SupervisedTemplate
 from avalanche.training.utils import cycle
 
-from continual.model import set_parts
 from streams.batching import BucketBatchSampler, example_lengths
 
 from .der import logit_targets
+from .parts import set_parts
 from .state import collate_padded, load_storage, storage_state
 from .task_losses import der_loss
 

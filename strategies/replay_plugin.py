@@ -8,16 +8,16 @@ from __future__ import annotations
 import torch
 from avalanche.training.plugins import ReplayPlugin
 
-from continual.model import set_parts
 from streams.batching import BucketedReplayLoader
 
+from .parts import set_parts
 from .state import check_storage, load_storage, storage_state
 
 
 class BucketedReplayPlugin(ReplayPlugin):
     """Avalanche's ReplayPlugin (same buffer, same update) with length-bucketed current and
     memory batches (:class:`streams.batching.BucketedReplayLoader`), the two parts of a joined
-    batch each run at its own length (:func:`continual.model.set_parts`). The loader's generator
+    batch each run at its own length (:func:`strategies.parts.set_parts`). The loader's generator
     is drawn from torch's global RNG, which the run reseeds before each experience."""
 
     #: its state includes stored training examples (left out with --no-buffer-checkpoint)

@@ -59,7 +59,7 @@ class BucketedReplayLoader:
     cycled as often as needed) with :class:`BucketBatchSampler` on both sides, so a replayed batch
     is padded to the longest of texts of similar length rather than of a random draw. ``parts``
     holds the row counts of the last batch's current and memory parts, for the model to run
-    each at its own length (:func:`continual.model.set_parts`).
+    each at its own length (:func:`strategies.parts.set_parts`).
     """
 
     def __init__(self, data, memory, *, batch_size: int, batch_size_mem: int,

@@ -6,8 +6,9 @@ import torch
 from avalanche.core import SupervisedPlugin
 
 from continual import run_experiment
-from continual.model import build_model, in_parts, load_encoder_and_tokenizer
+from continual.model import build_model, load_encoder_and_tokenizer
 from strategies.agem_plugin import _by_length
+from strategies.parts import in_parts
 from streams.tokenization import pack
 
 from conftest import SYNTHETIC_STREAMS
