@@ -87,8 +87,8 @@ class TextEncoder(nn.Module):
     ``length_parts`` (set by :func:`strategies.parts.set_parts`) cuts the batch's rows into
     consecutive parts, each run through the encoder cut to its own longest text: a replayed batch
     joins a length bucket of current texts with one of memory texts, and as one tensor both would
-    be padded to the longer of the two. The outputs are the same functions of each row (padding is masked), so the loss
-    is the same; only dropout draws its masks over other shapes.
+    be padded to the longer of the two. The outputs are the same functions of each row (padding
+    is masked), so the loss is the same; only dropout draws its masks over other shapes.
     """
 
     def __init__(self, encoder: nn.Module, pooling: str = "mean", precision: str = "fp32"):
@@ -115,12 +115,12 @@ class TextEncoder(nn.Module):
         return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
 
     def _pieces(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The rows of ``x`` in the consecutive parts of :attr:`length_parts` (``(x,)`` without parts, or
-        where the parts do not add up to the batch: a forward of another batch inside the step)."""
+        """The rows of ``x`` in the consecutive parts of :attr:`length_parts`; ``(x,)`` without
+        parts, or where they do not add up to the batch (a forward of another batch in the step)."""
         parts = self.length_parts
-        if not parts or len(parts) < 2 or sum(parts) != len(x):
+        if not parts or sum(parts) != len(x):
             return (x,)
-        return x.split(list(parts))
+        return x.split(parts)
 
     def token_states(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The encoder's last hidden states [B, L', hidden] of the batch cut to its longest text,
@@ -137,8 +137,8 @@ class TextEncoder(nn.Module):
 
 class TokenEncoder(TextEncoder):
     """Encoder without pooling: packed [B, 2, L] LongTensor -> [B, L', hidden] per-token features
-    (L' = the batch's longest text), for tagging. With :attr:`length_parts`, each part's features are
-    padded with zeros to the longest part's length (positions the loss never reads)."""
+    (L' = the batch's longest text), for tagging. With :attr:`length_parts`, each part's features
+    are padded with zeros to the longest part's length (positions the loss never reads)."""
 
     def __init__(self, encoder: nn.Module, precision: str = "fp32"):
         super().__init__(encoder, "mean", precision)

@@ -68,6 +68,7 @@ class BucketedReplayLoader:
             example_lengths(data), batch_size, generator=generator))
         self.memory = torch.utils.data.DataLoader(memory, batch_sampler=BucketBatchSampler(
             example_lengths(memory), batch_size_mem, generator=generator))
+        self.parts: tuple[int, int] = (0, 0)  # rows of the last batch's current and memory parts
 
     def __len__(self) -> int:
         return len(self.current)
