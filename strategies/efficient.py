@@ -35,7 +35,7 @@ PREFIX_SOURCE = ("validation of icd10cm-chapters, tuning seeds 10-11, with the M
                  "1e-2: 0.196; with the MLP at most 0.086, learning accuracy at most 0.50), learning accuracy 0.86")
 PREFIX_TRAINING = {"lr": (1e-3, PREFIX_SOURCE)}
 #: per-task modules forget nothing, so the class stream's learning rates (chosen where less training
-#: forgets less) under-train them; the two that learned least at those rates have their own
+#: forgets less) under-train them; each has its own from the task stream
 IA3_PER_TASK_TRAINING = {"lr": (3e-2, "validation of icd10cm-blocks, tuning seeds 10-11, lr 3e-4, 1e-3, 3e-3, then "
                                    "1e-2, 3e-2 past that grid's winning edge (results/reference/tuning/icd10cm-blocks/"
                                    "ia3-per-task/, ia3-per-task-fine/): 3e-2 has the best validation ACC (0.874; 1e-2: "
@@ -46,7 +46,23 @@ PREFIX_PER_TASK_TRAINING = {"lr": (3e-2, "validation of icd10cm-blocks, tuning s
                                       "icd10cm-blocks/prefix-tuning-per-task/, prefix-tuning-per-task-fine/): 3e-2 has "
                                       "the best validation ACC (0.864; 1e-2: 0.833, 1e-1: 0.621, 1e-3, the class "
                                       "stream's rate: 0.485)")}
-PER_TASK_TRAINING = {"ia3": IA3_PER_TASK_TRAINING, "prefix-tuning": PREFIX_PER_TASK_TRAINING}
+BITFIT_PER_TASK_TRAINING = {"lr": (1e-2, "validation of icd10cm-blocks, tuning seeds 10-11, lr 1e-3, 3e-3, 1e-2, then "
+                                      "3e-2 past that grid's winning edge (results/reference/tuning/icd10cm-blocks/"
+                                      "bitfit-per-task/, bitfit-per-task-fine/): 1e-2 has the best validation ACC "
+                                      "(0.812; 3e-3: 0.803, 1e-3, the class stream's rate: 0.654, 3e-2 diverges: "
+                                      "0.117)")}
+ADAPTER_PER_TASK_TRAINING = {"lr": (3e-3, "validation of icd10cm-blocks, tuning seeds 10-11, lr 1e-3, 3e-3, 1e-2 "
+                                       "(results/reference/tuning/icd10cm-blocks/adapters-per-task/): 3e-3, the "
+                                       "class stream's rate too, has the best validation ACC (0.838; 1e-2: 0.814, "
+                                       "1e-3: 0.719)")}
+PROMPT_PER_TASK_TRAINING = {"lr": (3e-2, "validation of icd10cm-blocks, tuning seeds 10-11, lr 3e-3, 1e-2, 3e-2, "
+                                      "then 1e-1 past that grid's winning edge (results/reference/tuning/"
+                                      "icd10cm-blocks/prompt-tuning-per-task/, prompt-tuning-per-task-fine/): 3e-2 "
+                                      "has the best validation ACC (0.847; 1e-1: 0.835, 1e-2: 0.827, 3e-3, the class "
+                                      "stream's rate: 0.759)")}
+PER_TASK_TRAINING = {"ia3": IA3_PER_TASK_TRAINING, "prefix-tuning": PREFIX_PER_TASK_TRAINING,
+                     "bitfit": BITFIT_PER_TASK_TRAINING, "adapters": ADAPTER_PER_TASK_TRAINING,
+                     "prompt-tuning": PROMPT_PER_TASK_TRAINING}
 OLORA_TRAINING = {"lr": (3e-3, "validation of icd10cm-chapters, tuning seeds 10-11, lr 3e-4, 1e-3, 3e-3, then 1e-2 "
                             "past that grid's winning edge (results/reference/tuning/icd10cm-chapters/o-lora/, "
                             "o-lora-fine/): 3e-3 has the best validation ACC (0.204; 1e-3: 0.200, 3e-4: 0.163, "

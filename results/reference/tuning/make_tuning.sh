@@ -84,14 +84,22 @@ tune --strategy prefix-tuning --grid prefix-tuning.projection=false --grid train
      --out "$OUT/prefix-tuning-flat"
 
 # 4b. Per-task modules on the task stream: a module per task forgets nothing, so the class stream's
-#    learning rates (where less training forgets less) under-train them; IA3 and prefix tuning,
-#    the two that learned least at those rates on icd10cm-blocks, get their own, each grid
-#    extended past its winning edge.
+#    learning rates (where less training forgets less) under-train them; each per-task method gets
+#    its own rate on icd10cm-blocks, a grid around the class stream's rate extended past a winning
+#    edge.
 tune --stream icd10cm-blocks --strategy ia3-per-task --grid training.lr=0.0003,0.001,0.003
 tune --stream icd10cm-blocks --strategy ia3-per-task --grid training.lr=0.01,0.03 --out "$OUT/ia3-per-task-fine"
 tune --stream icd10cm-blocks --strategy prefix-tuning-per-task --grid training.lr=0.001,0.003,0.01
 tune --stream icd10cm-blocks --strategy prefix-tuning-per-task --grid training.lr=0.03,0.1 \
      --out "$OUT/prefix-tuning-per-task-fine"
+tune --stream icd10cm-blocks --strategy lora-per-task --grid training.lr=0.001,0.003,0.01
+tune --stream icd10cm-blocks --strategy lora-per-task --grid training.lr=0.03 --out "$OUT/lora-per-task-fine"
+tune --stream icd10cm-blocks --strategy bitfit-per-task --grid training.lr=0.001,0.003,0.01
+tune --stream icd10cm-blocks --strategy bitfit-per-task --grid training.lr=0.03 --out "$OUT/bitfit-per-task-fine"
+tune --stream icd10cm-blocks --strategy adapters-per-task --grid training.lr=0.001,0.003,0.01
+tune --stream icd10cm-blocks --strategy prompt-tuning-per-task --grid training.lr=0.003,0.01,0.03
+tune --stream icd10cm-blocks --strategy prompt-tuning-per-task --grid training.lr=0.1 \
+     --out "$OUT/prompt-tuning-per-task-fine"
 
 # 5. The tagging stream's own budget (it trains a token head from scratch and scores exact entity
 #    spans, so classification's budget need not fit): naive's learning rate and epochs on
