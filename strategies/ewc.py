@@ -9,7 +9,8 @@ _SAMPLES_HELP = (
     "examples drawn (seeded, without replacement, independent of the experience's stored order) "
     "from each experience's training set for the Fisher; 0 = all of them"
 )
-_SAMPLES_SOURCE = "all of a default-stream experience (400-500 texts); a cap on the pass's cost for larger ones"
+_SAMPLES_SOURCE = ("a budget on the pass's cost, not a tuned value: 512 of a default-stream experience's "
+                   "800-1 000 texts; lambda was validated with it")
 _FISHER = (
     "F = mean over examples of (d log p(y|x) / d theta)**2, y the true label: the empirical Fisher, "
     "one squared gradient per example (eval mode), independent of the examples' order"
