@@ -38,8 +38,8 @@ class MaskedLogitsDER(DER):
     #: how memory batches are collated (None: torch's default)
     memory_collate = None
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, **kwargs):  # keyword-only, as Avalanche asks of templates (it warns otherwise)
+        super().__init__(**kwargs)
         # the buffer update stores logits from a forward pass over the experience; Avalanche runs
         # it with autograd recording a graph that nothing uses (the same logits, a third slower)
         update = self.storage_policy.update

@@ -118,7 +118,8 @@ class PenaltyPlan:
                 weighted = drift * importance
                 values.append((drift * weighted).sum() * weight)
                 weighted.mul_(2.0 * weight)
-                gradient = torch.sparse_coo_tensor(rows.unsqueeze(0), weighted, param.shape, is_coalesced=True)
+                gradient = torch.sparse_coo_tensor(rows.unsqueeze(0), weighted, param.shape, is_coalesced=True,
+                                               check_invariants=False)  # rows are unique and sorted
                 _add_grad(grads, by_id, param, gradient)
         if not values:
             return None
