@@ -8,7 +8,7 @@ package requires transformers 4.x). Each method's learning rate is its own train
 """
 from __future__ import annotations
 
-from .peft_strategies import LORA_PARAMS
+from .peft_strategies import LORA_PARAMS, task_stream_lr
 from .registry import HyperParam, StrategyInputError, StrategyParts, register_strategy
 
 #: each method's learning rate, chosen by the validation protocol (results/reference/tuning/make_tuning.sh)
@@ -36,30 +36,21 @@ PREFIX_SOURCE = ("validation of icd10cm-chapters, tuning seeds 10-11, with the M
 PREFIX_TRAINING = {"lr": (1e-3, PREFIX_SOURCE)}
 #: per-task modules forget nothing, so the class stream's learning rates (chosen where less training
 #: forgets less) under-train them; each has its own from the task stream
-IA3_PER_TASK_TRAINING = {"lr": (3e-2, "validation of icd10cm-blocks, tuning seeds 10-11, lr 3e-4, 1e-3, 3e-3, then "
-                                   "1e-2, 3e-2 past that grid's winning edge (results/reference/tuning/icd10cm-blocks/"
-                                   "ia3-per-task/, ia3-per-task-fine/): 3e-2 has the best validation ACC (0.874; 1e-2: "
-                                   "0.866, 3e-3: 0.808, 3e-4, the class stream's rate: 0.363), at the grid's edge with "
-                                   "the gain flattening")}
-PREFIX_PER_TASK_TRAINING = {"lr": (3e-2, "validation of icd10cm-blocks, tuning seeds 10-11, lr 1e-3, 3e-3, 1e-2, then "
-                                      "3e-2, 1e-1 past that grid's winning edge (results/reference/tuning/"
-                                      "icd10cm-blocks/prefix-tuning-per-task/, prefix-tuning-per-task-fine/): 3e-2 has "
-                                      "the best validation ACC (0.864; 1e-2: 0.833, 1e-1: 0.621, 1e-3, the class "
-                                      "stream's rate: 0.485)")}
-BITFIT_PER_TASK_TRAINING = {"lr": (1e-2, "validation of icd10cm-blocks, tuning seeds 10-11, lr 1e-3, 3e-3, 1e-2, then "
-                                      "3e-2 past that grid's winning edge (results/reference/tuning/icd10cm-blocks/"
-                                      "bitfit-per-task/, bitfit-per-task-fine/): 1e-2 has the best validation ACC "
-                                      "(0.812; 3e-3: 0.803, 1e-3, the class stream's rate: 0.654, 3e-2 diverges: "
-                                      "0.117)")}
-ADAPTER_PER_TASK_TRAINING = {"lr": (3e-3, "validation of icd10cm-blocks, tuning seeds 10-11, lr 1e-3, 3e-3, 1e-2 "
-                                       "(results/reference/tuning/icd10cm-blocks/adapters-per-task/): 3e-3, the "
-                                       "class stream's rate too, has the best validation ACC (0.838; 1e-2: 0.814, "
-                                       "1e-3: 0.719)")}
-PROMPT_PER_TASK_TRAINING = {"lr": (3e-2, "validation of icd10cm-blocks, tuning seeds 10-11, lr 3e-3, 1e-2, 3e-2, "
-                                      "then 1e-1 past that grid's winning edge (results/reference/tuning/"
-                                      "icd10cm-blocks/prompt-tuning-per-task/, prompt-tuning-per-task-fine/): 3e-2 "
-                                      "has the best validation ACC (0.847; 1e-1: 0.835, 1e-2: 0.827, 3e-3, the class "
-                                      "stream's rate: 0.759)")}
+IA3_PER_TASK_TRAINING = task_stream_lr("ia3", 3e-2, "3e-4, 1e-3, 3e-3", "1e-2, 3e-2",
+                                       "3e-2 has the best validation ACC (0.874; 1e-2: 0.866, 3e-3: 0.808, 3e-4, the "
+                                       "class stream's rate: 0.363), at the grid's edge with the gain flattening")
+PREFIX_PER_TASK_TRAINING = task_stream_lr("prefix-tuning", 3e-2, "1e-3, 3e-3, 1e-2", "3e-2, 1e-1",
+                                          "3e-2 has the best validation ACC (0.864; 1e-2: 0.833, 1e-1: 0.621, 1e-3, "
+                                          "the class stream's rate: 0.485)")
+BITFIT_PER_TASK_TRAINING = task_stream_lr("bitfit", 1e-2, "1e-3, 3e-3, 1e-2", "3e-2",
+                                          "1e-2 has the best validation ACC (0.812; 3e-3: 0.803, 1e-3, the class "
+                                          "stream's rate: 0.654, 3e-2 diverges: 0.117)")
+ADAPTER_PER_TASK_TRAINING = task_stream_lr("adapters", 3e-3, "1e-3, 3e-3, 1e-2", "",
+                                           "3e-3, the class stream's rate too, has the best validation ACC (0.838; "
+                                           "1e-2: 0.814, 1e-3: 0.719)")
+PROMPT_PER_TASK_TRAINING = task_stream_lr("prompt-tuning", 3e-2, "3e-3, 1e-2, 3e-2", "1e-1",
+                                          "3e-2 has the best validation ACC (0.847; 1e-1: 0.835, 1e-2: 0.827, 3e-3, "
+                                          "the class stream's rate: 0.759)")
 PER_TASK_TRAINING = {"ia3": IA3_PER_TASK_TRAINING, "prefix-tuning": PREFIX_PER_TASK_TRAINING,
                      "bitfit": BITFIT_PER_TASK_TRAINING, "adapters": ADAPTER_PER_TASK_TRAINING,
                      "prompt-tuning": PROMPT_PER_TASK_TRAINING}

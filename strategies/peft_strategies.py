@@ -43,10 +43,20 @@ SEQ_STAR_TRAINING = {"lr": (3e-4, _SEQ_STAR_SOURCE), "epochs": (5, _SEQ_STAR_SOU
 #: rate (where less training forgets less) under-trains it, and it has its own from the task stream
 LORA_TRAINING = {"lr": (1e-3, "validation of icd10cm-chapters, tuning seeds 10-11, grid lr 3e-4, 1e-3, 3e-3 "
                           "(results/reference/tuning/icd10cm-chapters/lora/)")}
-LORA_PER_TASK_TRAINING = {"lr": (1e-2, "validation of icd10cm-blocks, tuning seeds 10-11, lr 1e-3, 3e-3, 1e-2, then "
-                                   "3e-2 past that grid's winning edge (results/reference/tuning/icd10cm-blocks/"
-                                   "lora-per-task/, lora-per-task-fine/): 1e-2 has the best validation ACC (0.847; "
-                                   "3e-3: 0.838, 1e-3, the class stream's rate: 0.695, 3e-2 diverges: 0.117)")}
+
+
+def task_stream_lr(method: str, lr: float, grid: str, beyond: str, summary: str) -> dict:
+    """A ``<method>-per-task`` learning rate and its source: a grid on icd10cm-blocks, tuning seeds
+    10-11, ``beyond`` the values tried past a winning edge (in ``<method>-per-task-fine/``)."""
+    folders = f"results/reference/tuning/icd10cm-blocks/{method}-per-task/"
+    folders += f", {method}-per-task-fine/" if beyond else ""
+    then = f", then {beyond} past that grid's winning edge" if beyond else ""
+    return {"lr": (lr, f"validation of icd10cm-blocks, tuning seeds 10-11, lr {grid}{then} ({folders}): {summary}")}
+
+
+LORA_PER_TASK_TRAINING = task_stream_lr("lora", 1e-2, "1e-3, 3e-3, 1e-2", "3e-2",
+                                        "1e-2 has the best validation ACC (0.847; 3e-3: 0.838, 1e-3, the class "
+                                        "stream's rate: 0.695, 3e-2 diverges: 0.117)")
 
 
 @register_strategy(
