@@ -210,10 +210,10 @@ def _csv_problems(path: Path, matrix: list) -> list[str]:
 def _per_class_problems(run_dir: Path, m: dict) -> list[str]:
     """The F1 keys against each other and against per_class.csv and confusion_matrix.csv."""
     t = len(m["accuracy_matrix"])
-    problems: list[str] = []
     by_step = m["macro_f1_by_step"]
     if not _is_table([by_step], 1, t) or any(not 0.0 <= v <= 1.0 for v in by_step):
-        return problems + [f"macro_f1_by_step is not {t} numbers in [0, 1]"]
+        return [f"macro_f1_by_step is not {t} numbers in [0, 1]"]
+    problems: list[str] = []
     if "macro_f1" in m and not _same(m["macro_f1"], by_step[-1]):
         problems.append(f"macro_f1={m['macro_f1']} but the last value of macro_f1_by_step is {by_step[-1]}")
     f1_matrix = m.get("macro_f1_matrix")
