@@ -14,6 +14,7 @@ from functools import lru_cache
 from importlib import metadata
 
 from .base import Records, SourceCard
+from .child import in_child
 
 #: Built-in streams leave out classes with fewer texts than this (chapter 22 has 3 codes).
 MIN_EXAMPLES_PER_CLASS = 50
@@ -53,9 +54,31 @@ def chapter_name(chapter: str, description: str) -> str:
 
 
 @lru_cache(maxsize=1)
+def drawn() -> dict:
+    """What the built-in streams draw from ICD-10-CM (:func:`draw`), drawn once per process in a
+    child process (:mod:`streams.child`), so that this one never holds the parsed tree."""
+    return in_child(__name__, "draw", package="simple-icd-10-cm")
+
+
+def draw() -> dict:
+    """Every ICD-10-CM extraction of the built-in streams, in this process: the code texts
+    (:func:`parse_code_texts`), the excludes phrases (:func:`parse_excludes_phrases`) and the
+    disease groups' terms (:func:`streams.icd10cm_tags.parse_group_terms`). All three at once,
+    since importing the package costs more than the three together."""
+    from .icd10cm_tags import parse_group_terms
+
+    return {"code_texts": parse_code_texts(), "excludes_phrases": parse_excludes_phrases(),
+            "group_terms": parse_group_terms()}
+
+
 def _code_texts() -> tuple[tuple[tuple[str, str, str, str], ...], dict[str, str]]:
     """(chapter, top-level block, view, text) for every leaf title and inclusion term, in ICD
     order, and the description of every chapter and block."""
+    return drawn()["code_texts"]
+
+
+def parse_code_texts() -> tuple[tuple[tuple[str, str, str, str], ...], dict[str, str]]:
+    """:func:`_code_texts`, drawn in this process (importing the package's whole tree)."""
     import simple_icd_10_cm as icd
 
     rows = []
@@ -124,10 +147,14 @@ def reference_chapter(reference: str):
     return code if icd.is_chapter(code) else icd.get_ancestors(code)[-1]
 
 
-@lru_cache(maxsize=1)
 def _excludes_phrases() -> tuple[tuple[tuple[str, str], ...], int]:
     """(chapter, phrase) for every excludes1/excludes2 phrase whose reference resolves to one
     chapter, and the number of phrases dropped (no reference, or none / two chapters)."""
+    return drawn()["excludes_phrases"]
+
+
+def parse_excludes_phrases() -> tuple[tuple[tuple[str, str], ...], int]:
+    """:func:`_excludes_phrases`, drawn in this process."""
     import simple_icd_10_cm as icd
 
     kept, dropped = [], 0

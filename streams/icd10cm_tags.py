@@ -96,10 +96,17 @@ def words_of(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
-@lru_cache(maxsize=1)
 def group_terms() -> tuple[tuple[tuple[str, ...], ...], tuple[str, ...]]:
     """Per group, its terms as word tuples (sorted, each once; a term in two groups is left out
-    of both), and notes on what was left out."""
+    of both), and notes on what was left out; drawn in a child process with the other ICD-10-CM
+    texts (:func:`streams.icd10cm.drawn`)."""
+    from .icd10cm import drawn
+
+    return drawn()["group_terms"]
+
+
+def parse_group_terms() -> tuple[tuple[tuple[str, ...], ...], tuple[str, ...]]:
+    """:func:`group_terms`, drawn in this process (importing the package's whole tree)."""
     import simple_icd_10_cm as icd
 
     by_group: list[set[tuple[str, ...]]] = []
