@@ -73,6 +73,7 @@ class PenaltyPlan:
         self.dense: list = []  # (params, anchors, importances, weight, drift buffers, gradient buffers)
         self.sparse: list = []  # (param, rows, anchor rows, importance rows, weight)
         self.hooks: list = []
+        self.last: dict[int, torch.Tensor] = {}  # the last call's dense gradient buffers, by parameter id
         with torch.no_grad():
             for params, anchors, importances, weight in terms:
                 kept = ([], [], [])
@@ -96,6 +97,12 @@ class PenaltyPlan:
         for handle in self.hooks:
             handle.remove()
         self.hooks = []
+
+    def dense_gradients(self) -> dict[int, torch.Tensor]:
+        """The gradient the last call gave each dense-kept parameter, by parameter id: the
+        buffers autograd added to ``.grad`` (scaled in place if the loss was), valid until the
+        next call rewrites them. A consumer may overwrite them."""
+        return self.last
 
     def __call__(self) -> torch.Tensor | None:
         """The penalty, differentiable in the parameters; None when there is nothing to penalize."""
@@ -121,6 +128,7 @@ class PenaltyPlan:
                 gradient = torch.sparse_coo_tensor(rows.unsqueeze(0), weighted, param.shape, is_coalesced=True,
                                                check_invariants=False)  # rows are unique and sorted
                 _add_grad(grads, by_id, param, gradient)
+        self.last = {key: grad for key, grad in grads.items() if not grad.is_sparse}
         if not values:
             return None
         total = values[0]

@@ -149,7 +149,8 @@ def test_si_path_on_touched_embedding_rows_only_equals_the_dense_step_bit_for_bi
     dense_watch, sparse_watch = ImportanceWatch(), ImportanceWatch()
     dense = _run("si", tiny_model_dir, tmp_path / "dense", params, [dense_watch])
     monkeypatch.setattr(plugins, "SPARSE_MIN_ROWS", 50)
-    assert plugins._row_sparse(torch.zeros(99, 4)) and not plugins._row_sparse(torch.zeros(40, 4))
+    mixed = torch.nn.Sequential(torch.nn.Embedding(99, 4), torch.nn.Linear(4, 99), torch.nn.Embedding(40, 4))
+    assert plugins._row_sparse_names(mixed) == {"0.weight"}  # a 99-row linear weight has every row touched
     sparse = _run("si", tiny_model_dir, tmp_path / "sparse", params, [sparse_watch])
     assert sparse["accuracy_matrix"] == dense["accuracy_matrix"]
     for a, b in zip(sparse_watch.seen, dense_watch.seen):
@@ -171,3 +172,26 @@ def test_mas_adds_the_importances_of_successive_experiences_as_the_paper_accumul
         for counter in (0, 1):
             plugin.after_training_exp(SimpleNamespace(model=model, clock=SimpleNamespace(train_exp_counter=counter)))
         assert torch.allclose(plugin.importance["weight"].data, torch.full((2, 3), expected))
+
+
+def test_si_task_gradient_from_the_plan_buffers_equals_the_formula_bit_for_bit(tiny_model_dir, tmp_path,
+                                                                              monkeypatch):
+    """The path step that takes the penalty's gradient from the plan's buffers gives the same
+    importances after every experience and the same accuracy matrix as the one that computes
+    ``g - 2 c Omega (theta_before - theta*)`` afresh."""
+    import strategies.importance_plugins as plugins
+
+    params = {"si": {"lambda": "100"}}
+    given_watch, formula_watch = ImportanceWatch(), ImportanceWatch()
+    calls = []
+    real = plugins.TextSIPlugin._path_step_given
+    monkeypatch.setattr(plugins.TextSIPlugin, "_path_step_given",
+                        lambda self, *args: calls.append(len(args[0])) or real(self, *args))
+    given = _run("si", tiny_model_dir, tmp_path / "given", params, [given_watch])
+    assert calls and min(calls) > 10  # every penalized step took the dense parameters' gradients from the plan
+    monkeypatch.setattr(plugins.TextSIPlugin, "_penalty_gradients", lambda self: {})
+    formula = _run("si", tiny_model_dir, tmp_path / "formula", params, [formula_watch])
+    assert given["accuracy_matrix"] == formula["accuracy_matrix"]
+    assert len(given_watch.seen) == len(formula_watch.seen) == 3
+    for a, b in zip(given_watch.seen, formula_watch.seen):
+        assert torch.equal(a, b)
