@@ -40,6 +40,28 @@ def _row_sparse_names(model) -> set[str]:
             if isinstance(module, torch.nn.Embedding) and module.weight.shape[0] >= SPARSE_MIN_ROWS}
 
 
+def _untied_tables(model, names: set[str]) -> dict:
+    """The embedding modules among ``names`` (parameter names) whose weight no other module
+    shares: their gradient comes from their own lookups only, so the rows a step touched are
+    the ids they looked up. A table tied to an output layer gets gradient on every row."""
+    uses: dict[int, int] = {}
+    for _, param in model.named_parameters(remove_duplicate=False):
+        uses[id(param)] = uses.get(id(param), 0) + 1
+    return {f"{name}.weight" if name else "weight": module for name, module in model.named_modules()
+            if isinstance(module, torch.nn.Embedding) and (f"{name}.weight" if name else "weight") in names
+            and uses.get(id(module.weight)) == 1}
+
+
+def _rows_from_lookups(seen: list, device) -> torch.Tensor:
+    """The sorted rows of the ids looked up."""
+    return torch.unique(torch.cat([ids.reshape(-1).to(device) for ids in seen]))
+
+
+def _scanned_rows(grad: torch.Tensor) -> torch.Tensor:
+    """The rows of ``grad`` with a nonzero entry: a pass over the whole table."""
+    return torch.nonzero(grad.ne(0).any(dim=1)).flatten()
+
+
 class TextSIPlugin(SupervisedPlugin):
     """Synaptic Intelligence (Zenke, Poole & Ganguli 2017) as the paper and the authors' code
     (ganguli-lab/pathint) define it.
@@ -73,6 +95,8 @@ class TextSIPlugin(SupervisedPlugin):
         self.previous: dict[str, torch.Tensor] = {}  # the weights before the current step
         self.penalized = False  # whether this step's loss holds SI's penalty
         self.row_sparse: set[str] = set()  # parameters stepped on their touched rows only
+        self.lookups: dict[str, list] = {}  # per untied table, the ids it looked up in this step
+        self._hooks: list = []
 
     def _tracked(self, model) -> list:
         return [(n, p) for n, p in model.named_parameters() if p.requires_grad and n in self.path]
@@ -80,6 +104,7 @@ class TextSIPlugin(SupervisedPlugin):
     def before_training_exp(self, strategy, **kw):
         forget_plan(self)
         self.row_sparse = _row_sparse_names(strategy.model)
+        self._watch_lookups(strategy.model)
         for name, param in strategy.model.named_parameters():
             if not param.requires_grad:
                 continue
@@ -91,7 +116,24 @@ class TextSIPlugin(SupervisedPlugin):
                 self.importance[name] = _grown(self.importance[name], torch.zeros_like(value))
             self.path[name], self.previous[name] = torch.zeros_like(value), torch.empty_like(value)
 
+    def _watch_lookups(self, model) -> None:
+        """Record the ids each untied row-sparse table looks up (a forward hook), so that a
+        step's touched rows need no pass over the table's gradient."""
+        self._unwatch()
+        for name, module in _untied_tables(model, self.row_sparse).items():
+            seen = self.lookups.setdefault(name, [])
+            self._hooks.append(module.register_forward_hook(
+                lambda _, args, kwargs, out, seen=seen: seen.append(args[0] if args else kwargs.get("input")),
+                with_kwargs=True))
+
+    def _unwatch(self) -> None:
+        for handle in self._hooks:
+            handle.remove()
+        self._hooks, self.lookups = [], {}
+
     def before_training_iteration(self, strategy, **kw):
+        for seen in self.lookups.values():
+            seen.clear()
         tracked = self._tracked(strategy.model)
         if tracked:
             torch._foreach_copy_([self.previous[n] for n, _ in tracked], [p.detach() for _, p in tracked])
@@ -152,14 +194,13 @@ class TextSIPlugin(SupervisedPlugin):
         torch._foreach_addcmul_([self.path[n] for n in names], list(penalty), before, value=-1.0)
 
     def _path_step_rows(self, name, param) -> None:
-        """The path-integral step of a word-embedding matrix on the rows its gradient touched
-        (the batch's tokens, and the rows the penalty pulls): on every other row the gradient
-        is exactly zero, and so is the task gradient (the penalty's share, subtracted, is the
-        same float as added), so the dense step would add exactly zero there. The same
-        elementwise operations on the kept rows: bit for bit the dense result, at a few hundred
-        rows instead of tens of thousands."""
+        """The path-integral step of a word-embedding matrix on the rows the step's lookups
+        reached (:meth:`_touched_rows`): on every other row the task gradient is exactly zero
+        (the penalty's share, subtracted, is the same float as added), so the dense step would
+        add exactly zero there. The same elementwise operations on the kept rows: bit for bit
+        the dense result, at a few hundred rows instead of tens of thousands."""
         grad = param.grad.detach()
-        rows = torch.nonzero(grad.ne(0).any(dim=1)).flatten()
+        rows = self._touched_rows(name, grad)
         if not len(rows):
             return
         pick = lambda t: t.index_select(0, rows)  # noqa: E731
@@ -168,6 +209,17 @@ class TextSIPlugin(SupervisedPlugin):
                              [pick(self.importance[name])], [pick(self.anchor[name])])
         self.path[name].index_copy_(0, rows, path)
 
+    def _touched_rows(self, name, grad) -> torch.Tensor:
+        """The rows on which the step's task gradient may be nonzero: the ids the table looked
+        up, when the hook saw each lookup's ids (an untied table); else the rows of a scan of
+        the gradient. On a row no lookup reached, the gradient is the penalty's alone, so the
+        task gradient there is exactly 0 (its share, subtracted, is the same float as added) and
+        the dense step adds exactly 0: the penalty's own rows need no step."""
+        seen = self.lookups.get(name)
+        if seen and all(isinstance(ids, torch.Tensor) for ids in seen):
+            return _rows_from_lookups(seen, grad.device)
+        return _scanned_rows(grad)
+
     def _path_step_into(self, path, grads, before, after, importance, anchor) -> None:
         if self.penalized:
             grads = task_gradients(grads, importance, before, anchor, self.si_lambda)
@@ -175,6 +227,7 @@ class TextSIPlugin(SupervisedPlugin):
 
     def after_training_exp(self, strategy, **kw):
         forget_plan(self)
+        self._unwatch()
         tracked = self._tracked(strategy.model)
         if tracked:
             names = [n for n, _ in tracked]

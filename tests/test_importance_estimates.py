@@ -142,16 +142,25 @@ def test_si_trains_differently_from_naive(tiny_model_dir, tmp_path):
 def test_si_path_on_touched_embedding_rows_only_equals_the_dense_step_bit_for_bit(tiny_model_dir, tmp_path,
                                                                                  monkeypatch):
     """The tiny model's 99-row embedding counts as row-sparse once the threshold drops below it:
-    the importances after every experience and the accuracy matrix equal the dense route's."""
+    the importances after every experience and the accuracy matrix equal the dense route's. The
+    penalty keeps the table on its rows in both runs, so that it pulls rows no batch looks up
+    (which need no step: their task gradient is exactly 0)."""
     import strategies.importance_plugins as plugins
+    import strategies.penalty as penalty
 
+    monkeypatch.setattr(penalty, "SPARSE_MIN_ROWS", 50)
+    monkeypatch.setattr(penalty, "SPARSE_MAX_SHARE", 1.0)
     params = {"si": {"lambda": "100"}}
     dense_watch, sparse_watch = ImportanceWatch(), ImportanceWatch()
     dense = _run("si", tiny_model_dir, tmp_path / "dense", params, [dense_watch])
     monkeypatch.setattr(plugins, "SPARSE_MIN_ROWS", 50)
     mixed = torch.nn.Sequential(torch.nn.Embedding(99, 4), torch.nn.Linear(4, 99), torch.nn.Embedding(40, 4))
     assert plugins._row_sparse_names(mixed) == {"0.weight"}  # a 99-row linear weight has every row touched
+    looked_up = []
+    real = plugins._rows_from_lookups
+    monkeypatch.setattr(plugins, "_rows_from_lookups", lambda *a: looked_up.append(1) or real(*a))
     sparse = _run("si", tiny_model_dir, tmp_path / "sparse", params, [sparse_watch])
+    assert len(looked_up) > 10  # the rows came from the ids the embedding looked up
     assert sparse["accuracy_matrix"] == dense["accuracy_matrix"]
     for a, b in zip(sparse_watch.seen, dense_watch.seen):
         assert torch.equal(a, b)
@@ -195,3 +204,19 @@ def test_si_task_gradient_from_the_plan_buffers_equals_the_formula_bit_for_bit(t
     assert len(given_watch.seen) == len(formula_watch.seen) == 3
     for a, b in zip(given_watch.seen, formula_watch.seen):
         assert torch.equal(a, b)
+
+
+def test_si_takes_touched_rows_from_lookups_only_for_an_untied_table(monkeypatch):
+    """A table whose weight an output layer shares gets gradient on every row: it is scanned."""
+    import strategies.importance_plugins as plugins
+
+    monkeypatch.setattr(plugins, "SPARSE_MIN_ROWS", 50)
+    own, tied = torch.nn.Embedding(99, 4), torch.nn.Embedding(80, 4)
+    out = torch.nn.Linear(4, 80, bias=False)
+    out.weight = tied.weight
+    model = torch.nn.ModuleDict({"own": own, "tied": tied, "out": out})
+    names = plugins._row_sparse_names(model)
+    assert names == {"own.weight", "tied.weight"}
+    assert set(plugins._untied_tables(model, names)) == {"own.weight"}
+    rows = plugins._rows_from_lookups([torch.tensor([[5, 3], [3, 9]]), torch.tensor([1])], "cpu")
+    assert rows.tolist() == [1, 3, 5, 9]
