@@ -31,12 +31,16 @@ def _grown(old: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
     return new
 
 
+def _weight_name(module_name: str) -> str:
+    return f"{module_name}.weight" if module_name else "weight"
+
+
 def _row_sparse_names(model) -> set[str]:
     """The parameters whose path-integral step runs on touched rows only: the weights of
     embedding tables with many rows (word embeddings), of which one step's gradient touches
     few. A linear layer's weight has as many rows (MiniLM's feed-forward ones 1 536) but every
     row gets a gradient at every step, so picking its rows would only add a pass."""
-    return {f"{name}.weight" if name else "weight" for name, module in model.named_modules()
+    return {_weight_name(name) for name, module in model.named_modules()
             if isinstance(module, torch.nn.Embedding) and module.weight.shape[0] >= SPARSE_MIN_ROWS}
 
 
@@ -47,8 +51,8 @@ def _untied_tables(model, names: set[str]) -> dict:
     uses: dict[int, int] = {}
     for _, param in model.named_parameters(remove_duplicate=False):
         uses[id(param)] = uses.get(id(param), 0) + 1
-    return {f"{name}.weight" if name else "weight": module for name, module in model.named_modules()
-            if isinstance(module, torch.nn.Embedding) and (f"{name}.weight" if name else "weight") in names
+    return {_weight_name(name): module for name, module in model.named_modules()
+            if isinstance(module, torch.nn.Embedding) and _weight_name(name) in names
             and uses.get(id(module.weight)) == 1}
 
 
