@@ -97,6 +97,7 @@ class TextSIPlugin(SupervisedPlugin):
         self.importance: dict[str, torch.Tensor] = {}
         self.path: dict[str, torch.Tensor] = {}  # omega of the current experience
         self.previous: dict[str, torch.Tensor] = {}  # the weights before the current step
+        self.step_rows: dict[str, tuple] = {}  # per untied table: (rows looked up, their weights before the step)
         self.penalized = False  # whether this step's loss holds SI's penalty
         self.row_sparse: set[str] = set()  # parameters stepped on their touched rows only
         self.lookups: dict[str, list] = {}  # per untied table, the ids it looked up in this step
@@ -118,7 +119,9 @@ class TextSIPlugin(SupervisedPlugin):
             elif self.anchor[name].shape != value.shape:
                 self.anchor[name] = _grown(self.anchor[name], value.clone())
                 self.importance[name] = _grown(self.importance[name], torch.zeros_like(value))
-            self.path[name], self.previous[name] = torch.zeros_like(value), torch.empty_like(value)
+            self.path[name] = torch.zeros_like(value)
+            if name not in self.lookups:  # an untied table keeps its looked-up rows only (before_update)
+                self.previous[name] = torch.empty_like(value)
 
     def _watch_lookups(self, model) -> None:
         """Record the ids each untied row-sparse table looks up (a forward hook), so that a
@@ -138,9 +141,26 @@ class TextSIPlugin(SupervisedPlugin):
     def before_training_iteration(self, strategy, **kw):
         for seen in self.lookups.values():
             seen.clear()
+        self.step_rows = {}
+
+    def before_update(self, strategy, **kw):
+        """Keep the weights the optimizer step starts from, just before it: the whole of every
+        parameter except an untied word-embedding table, of which only the rows this step's
+        forward looked up (the only rows whose task gradient can be nonzero,
+        :meth:`_touched_rows`); a few hundred rows instead of a copy of tens of thousands."""
         tracked = self._tracked(strategy.model)
-        if tracked:
-            torch._foreach_copy_([self.previous[n] for n, _ in tracked], [p.detach() for _, p in tracked])
+        whole = []
+        for name, param in tracked:
+            seen = self.lookups.get(name)
+            if seen and all(isinstance(ids, torch.Tensor) for ids in seen):
+                rows = _rows_from_lookups(seen, param.device)
+                self.step_rows[name] = (rows, param.detach().index_select(0, rows))
+                continue
+            if name not in self.previous:  # a table whose lookups the hook did not see
+                self.previous[name] = torch.empty_like(param)
+            whole.append((name, param))
+        if whole:
+            torch._foreach_copy_([self.previous[n] for n, _ in whole], [p.detach() for _, p in whole])
 
     def before_backward(self, strategy, **kw):
         self.penalized = False
@@ -204,25 +224,26 @@ class TextSIPlugin(SupervisedPlugin):
         add exactly zero there. The same elementwise operations on the kept rows: bit for bit
         the dense result, at a few hundred rows instead of tens of thousands."""
         grad = param.grad.detach()
-        rows = self._touched_rows(name, grad)
+        rows, before = self._touched_rows(name, grad)
         if not len(rows):
             return
         pick = lambda t: t.index_select(0, rows)  # noqa: E731
         path = pick(self.path[name])
-        self._path_step_into([path], [pick(grad)], [pick(self.previous[name])], [pick(param.detach())],
+        self._path_step_into([path], [pick(grad)], [before], [pick(param.detach())],
                              [pick(self.importance[name])], [pick(self.anchor[name])])
         self.path[name].index_copy_(0, rows, path)
 
-    def _touched_rows(self, name, grad) -> torch.Tensor:
-        """The rows on which the step's task gradient may be nonzero: the ids the table looked
-        up, when the hook saw each lookup's ids (an untied table); else the rows of a scan of
-        the gradient. On a row no lookup reached, the gradient is the penalty's alone, so the
-        task gradient there is exactly 0 (its share, subtracted, is the same float as added) and
-        the dense step adds exactly 0: the penalty's own rows need no step."""
-        seen = self.lookups.get(name)
-        if seen and all(isinstance(ids, torch.Tensor) for ids in seen):
-            return _rows_from_lookups(seen, grad.device)
-        return _scanned_rows(grad)
+    def _touched_rows(self, name, grad) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rows on which the step's task gradient may be nonzero, and their weights before
+        the step: the ids the table looked up, when the hook saw each lookup's ids (an untied
+        table, rows kept by :meth:`before_update`); else the rows of a scan of the gradient. On
+        a row no lookup reached, the gradient is the penalty's alone, so the task gradient there
+        is exactly 0 (its share, subtracted, is the same float as added) and the dense step adds
+        exactly 0: the penalty's own rows need no step."""
+        if name in self.step_rows:
+            return self.step_rows[name]
+        rows = _scanned_rows(grad)
+        return rows, self.previous[name].index_select(0, rows)
 
     def _path_step_into(self, path, grads, before, after, importance, anchor) -> None:
         if self.penalized:

@@ -221,6 +221,7 @@ def _si_steps(plugin, model, optimizer, strategy, batches):
         plugin.before_backward(strategy)
         penalties.append(strategy.loss.item() - task_loss.item())
         strategy.loss.backward()
+        plugin.before_update(strategy)
         optimizer.step()
         for (name, p), grad in zip(model.named_parameters(), task_grads):
             path[name] -= grad * (p.detach() - before[name])

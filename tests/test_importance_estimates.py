@@ -107,6 +107,7 @@ class ImportanceWatch(SupervisedPlugin):
     def after_training_exp(self, strategy, **kwargs):
         plugin = next(p for p in strategy.plugins if type(p).__name__ == "TextSIPlugin")
         self.seen.append(torch.cat([t.reshape(-1) for t in plugin.importance.values()]))
+        self.copied = set(plugin.previous)  # the parameters copied whole before each step
 
 
 def _run(strategy, model_dir, tmp_path, params=None, extra_plugins=()):
@@ -161,6 +162,8 @@ def test_si_path_on_touched_embedding_rows_only_equals_the_dense_step_bit_for_bi
     monkeypatch.setattr(plugins, "_rows_from_lookups", lambda *a: looked_up.append(1) or real(*a))
     sparse = _run("si", tiny_model_dir, tmp_path / "sparse", params, [sparse_watch])
     assert len(looked_up) > 10  # the rows came from the ids the embedding looked up
+    table = "features.encoder.embeddings.word_embeddings.weight"
+    assert table in dense_watch.copied and table not in sparse_watch.copied  # only its looked-up rows were kept
     assert sparse["accuracy_matrix"] == dense["accuracy_matrix"]
     for a, b in zip(sparse_watch.seen, dense_watch.seen):
         assert torch.equal(a, b)
