@@ -211,7 +211,8 @@ class TextSIPlugin(SupervisedPlugin):
         - g) * (before - after))`` in the two buffers that the next step rewrites (the plan's and
         the weights-before copy): each float equals that of :func:`task_gradients` and
         :func:`path_integral_step` (a difference negated, times -1, is the same float), three
-        passes fewer and nothing allocated."""
+        passes fewer and nothing allocated. (Run piece by piece through cache-sized scratch
+        buffers, as the penalty is, these three passes measured slower: docs/benchmarks.md.)"""
         before = [self.previous[n] for n in names]
         torch._foreach_sub_(before, list(after))  # before - after
         torch._foreach_sub_(list(penalty), list(grads))  # -(the task gradient)

@@ -39,6 +39,43 @@ class _Precomputed(torch.autograd.Function):
 SPARSE_MIN_ROWS = 1024
 SPARSE_MAX_SHARE = 0.5
 
+#: on the CPU a penalty's passes over a large parameter run piece by piece, this many elements
+#: at a time, with the drift in a scratch buffer that stays in the core's cache: it never
+#: travels to memory and back, which is what bounds these passes. Pieces of 2**18 to 2**19
+#: float32 (1-2 MiB) were fastest on MiniLM's shapes on the benchmark's machine; smaller ones
+#: pay Python's per-call cost (docs/benchmarks.md). On a GPU every tensor stays whole: there a
+#: call's launch costs more than the pass.
+CPU_CHUNK = 1 << 18
+
+
+def pieces(*tensors: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+    """The same consecutive pieces of each of ``tensors`` (all of one shape): flat runs of
+    :data:`CPU_CHUNK` elements on the CPU when every one is contiguous (so that writing a piece
+    writes the tensor), else the tensors whole."""
+    first = tensors[0]
+    n = first.numel()
+    if first.device.type != "cpu" or n <= CPU_CHUNK or not all(t.is_contiguous() for t in tensors):
+        return [tensors]
+    flat = [t.view(-1) for t in tensors]
+    return [tuple(f[start:start + CPU_CHUNK] for f in flat) for start in range(0, n, CPU_CHUNK)]
+
+
+class Scratch:
+    """A reusable buffer of :data:`CPU_CHUNK` elements per dtype and device: :meth:`like` gives
+    one shaped as a piece of :func:`pieces` (a tensor larger than that, kept whole off the CPU,
+    gets a fresh one)."""
+
+    def __init__(self):
+        self.buffers: dict = {}
+
+    def like(self, piece: torch.Tensor) -> torch.Tensor:
+        if piece.numel() > CPU_CHUNK:
+            return torch.empty_like(piece, memory_format=torch.contiguous_format)
+        key = (piece.dtype, piece.device)
+        if key not in self.buffers:
+            self.buffers[key] = torch.empty(CPU_CHUNK, dtype=piece.dtype, device=piece.device)
+        return self.buffers[key][:piece.numel()].view(piece.shape)
+
 
 def _active_rows(param: torch.Tensor, importance: torch.Tensor) -> torch.Tensor | None:
     """Indices of the rows of ``importance`` with a nonzero entry, or None to keep it whole."""
@@ -61,16 +98,19 @@ class PenaltyPlan:
     tensor of those rows, so no parameter-sized zero tensor is filled and added each step (a
     hook makes the parameter's ``.grad`` dense again should nothing else give it a gradient).
 
-    A step costs four passes over the penalized parameters: ``d = theta - anchor`` and ``g = F
-    d`` into buffers kept from step to step (no allocation), ``g *= 2 w`` (the gradient,
-    computed in this order, so training is bit for bit that of the plain formula), and the
-    value ``w * sum(d . (F d))`` as dot products that write nothing; autograd then adds ``g``
-    to the parameters' gradients.
+    A step makes four elementwise passes over the penalized parameters: ``d = theta - anchor``
+    into a scratch buffer, ``g = F d`` into a gradient buffer kept from step to step (no
+    allocation), the value ``w * sum(d . (F d))`` as dot products that write nothing, and ``g
+    *= 2 w`` (the gradient, computed in this order, so training is bit for bit that of the
+    plain formula); on the CPU all four run piece by piece (:func:`pieces`), so ``d`` never
+    leaves the cache and a pass reads the parameters, anchors and importances once. Autograd
+    then adds ``g`` to the parameters' gradients.
     """
 
     def __init__(self, terms: Sequence[tuple[Sequence[torch.Tensor], Sequence[torch.Tensor],
                                              Sequence[torch.Tensor], float]]):
-        self.dense: list = []  # (params, anchors, importances, weight, drift buffers, gradient buffers)
+        self.dense: list = []  # (params, anchors, importances, weight, gradient buffers)
+        self.scratch = Scratch()  # the drift, piece by piece
         self.sparse: list = []  # (param, rows, anchor rows, importance rows, weight)
         self.hooks: list = []
         self.last: dict[int, torch.Tensor] = {}  # the last call's dense gradient buffers, by parameter id
@@ -86,8 +126,7 @@ class PenaltyPlan:
                         self.sparse.append((param, rows, anchor.index_select(0, rows),
                                             importance.index_select(0, rows), float(weight)))
                 if kept[0]:
-                    buffers = ([torch.empty_like(p) for p in kept[0]], [torch.empty_like(p) for p in kept[0]])
-                    self.dense.append((*kept, float(weight), *buffers))
+                    self.dense.append((*kept, float(weight), [torch.empty_like(p) for p in kept[0]]))
         for param in {id(entry[0]): entry[0] for entry in self.sparse}.values():
             if param.requires_grad:
                 self.hooks.append(param.register_post_accumulate_grad_hook(_dense_grad))
@@ -110,14 +149,16 @@ class PenaltyPlan:
         by_id: dict[int, torch.Tensor] = {}
         values = []
         with torch.no_grad():
-            for params, anchors, importances, weight, drift, weighted in self.dense:
-                for param, anchor, d in zip(params, anchors, drift):
-                    torch.sub(param.detach(), anchor, out=d)
-                for d, importance, g in zip(drift, importances, weighted):
-                    torch.mul(d, importance, out=g)  # F * d
-                value = torch.stack([torch.dot(d.reshape(-1), g.reshape(-1)) for d, g in zip(drift, weighted)]).sum()
-                values.append(value * weight)
-                torch._foreach_mul_(weighted, 2.0 * weight)  # the gradient: 2 w F d
+            for params, anchors, importances, weight, weighted in self.dense:
+                dots = []
+                for param, anchor, importance, g in zip(params, anchors, importances, weighted):
+                    for p, a, f, gp in pieces(param.detach(), anchor, importance, g):
+                        d = self.scratch.like(p)
+                        torch.sub(p, a, out=d)
+                        torch.mul(d, f, out=gp)  # F * d
+                        dots.append(torch.dot(d.reshape(-1), gp.reshape(-1)))
+                        gp.mul_(2.0 * weight)  # the gradient: 2 w F d
+                values.append(torch.stack(dots).sum() * weight)
                 for param, grad in zip(params, weighted):
                     _add_grad(grads, by_id, param, grad)
             for param, rows, anchor, importance, weight in self.sparse:

@@ -37,6 +37,32 @@ def test_penalty_plan_value_and_gradient_match_autograd():
     assert PenaltyPlan([])() is None
 
 
+def test_penalty_plan_in_pieces_gives_the_plain_formula_gradient_bit_for_bit(monkeypatch):
+    """On the CPU large parameters are penalized piece by piece through a scratch buffer: the
+    gradient equals ``(F * (theta - anchor)) * 2w`` exactly, for tensors cut into pieces (sizes
+    not a multiple of the piece), kept whole (small) and non-contiguous (kept whole)."""
+    import strategies.penalty as penalty
+
+    monkeypatch.setattr(penalty, "CPU_CHUNK", 7)
+    assert [tuple(p.numel() for p in piece) for piece in penalty.pieces(torch.zeros(3, 6), torch.ones(3, 6))] == [
+        (7, 7), (7, 7), (4, 4)]
+    assert len(penalty.pieces(torch.empty(30, device="meta"))) == 1  # off the CPU (a GPU) a tensor stays whole
+    torch.manual_seed(3)
+    params = [nn.Parameter(torch.randn(3, 6)), nn.Parameter(torch.randn(5)), nn.Parameter(torch.randn(6, 4).t())]
+    assert not params[2].is_contiguous() and len(penalty.pieces(params[2].detach(), torch.zeros(4, 6))) == 1
+    anchors = [torch.randn(p.shape) for p in params]
+    importances = [torch.rand(p.shape) for p in params]
+    weight = 0.37
+    plan = penalty.PenaltyPlan([(params, anchors, importances, weight)])
+    value = plan()
+    value.backward()
+    for p, a, f in zip(params, anchors, importances):
+        expected = (f * (p.detach() - a)) * (2.0 * weight)
+        torch.testing.assert_close(p.grad, expected, rtol=0, atol=0)
+    plain = sum(weight * (f * (p - a) ** 2).sum() for p, a, f in zip(params, anchors, importances))
+    assert value.item() == pytest.approx(plain.item(), rel=1e-6)
+
+
 def test_penalty_plan_keeps_only_embedding_rows_with_importance_and_the_same_gradient(monkeypatch):
     import strategies.penalty
     from strategies.penalty import SPARSE_MIN_ROWS, PenaltyPlan
