@@ -133,9 +133,31 @@ def test_strategies_interleave_with_naive_two_at_a_time():
 
     order = interleaved(["naive", "ewc", "si", "replay", "lwf", "der"])
     assert order == ["naive", "ewc", "si", "naive", "replay", "lwf", "naive", "der", "naive"]
-    assert nearest_naive(order, order.index("si")) == (0, 3)
-    assert nearest_naive(order, order.index("der")) == (6, 8)
+    assert nearest_naive(order, order.index("si")) == [0, 3, 6]
+    assert nearest_naive(order, order.index("der")) == [3, 6, 8]
+    assert nearest_naive(order, order.index("ewc"), count=2) == [0, 3]
+    assert nearest_naive(["naive", "ewc", "naive"], 1) == [0, 2]  # fewer naive runs than asked: all
     assert interleaved(["naive"]) == ["naive"]
+
+
+def test_a_transient_naive_run_does_not_move_a_strategys_ratio(monkeypatch):
+    """Nine runs alone on the machine had one naive run 20% slower than the other eight; the
+    median of the three nearest naive runs leaves it out, the mean of two would not."""
+    from types import SimpleNamespace
+
+    import continual.engine.loop as loop
+    from continual.speed import suite
+    from continual.speed.settings import BenchSettings
+
+    order = iter([[10.0, 8.0], [20.0, 16.0], [20.0, 16.0], [10.0, 8.0], [20.0, 16.0], [12.0, 9.6]])
+    monkeypatch.setattr(loop, "run_experiment", lambda *a, **k: SimpleNamespace(metrics={"train_seconds": next(order)}))
+    monkeypatch.setattr(suite, "suite_config", lambda *a, **k: None)
+    settings = BenchSettings(strategies=["naive", "ewc", "si", "replay"])
+    stream = SimpleNamespace(experiences=[SimpleNamespace(n_train=100)] * 2)
+    got = suite.measure_strategies(settings, stream)
+    assert got["order"] == ["naive", "ewc", "si", "naive", "replay", "naive"]  # the last naive run is the slow one
+    assert got["relative_cost_per_experience"]["replay"] == [2.0, 2.0]  # not 20 / 11 and 16 / 8.8
+    assert got["naive_noise"] > 0.15  # the slow run still counts in the noise
 
 
 def test_floors_price_each_methods_extra_work():

@@ -14,8 +14,10 @@ so that the three training loops see the same texts in the same length buckets:
 (c) ``suite``: the suite's own training path (``run_experiment`` with ``naive``, through
     Avalanche's template), timed per epoch after the first (:mod:`.suite`);
 (d) the per-experience training cost of each strategy relative to naive as experiences accrue
-    (naive runs first and last: the mean of its two runs is the baseline, their difference the
-    machine's run-to-run noise, against which a flatness target can be read);
+    (naive runs interleaved with the strategies, two at a time: a strategy's baseline is the
+    median of the three naive runs nearest it in time, so that drift cancels and one transient
+    naive run does not move it; the naive runs' spread is the machine's run-to-run noise,
+    against which a flatness target can be read);
 (e) evaluation throughput of the suite's evaluation loop (median of ``eval_repeats`` evaluations
     of the sample's test set by the model (c) trained, the run's own evaluation the first);
 (f) the machine's dense matmul peak (fp32 and bf16; best timing, measured at the start and the

@@ -71,16 +71,23 @@ def interleaved(names: list[str]) -> list[str]:
     return order
 
 
-def nearest_naive(order: list[str], position: int) -> tuple[int, int]:
-    """Indices of the naive runs of ``order`` just before and just after ``position``."""
-    before = max(i for i in range(position) if order[i] == "naive")
-    after = min(i for i in range(position + 1, len(order)) if order[i] == "naive")
-    return before, after
+#: how many naive runs a strategy's baseline is the median of: the two around it and the next
+#: nearest, so that one transient naive run (20% slow, say, with no other process on the
+#: machine) is outvoted instead of averaged in, while the baseline stays local in time
+BASELINE_RUNS = 3
+
+
+def nearest_naive(order: list[str], position: int, count: int = BASELINE_RUNS) -> list[int]:
+    """Indices of the ``count`` naive runs of ``order`` nearest ``position`` (the earlier on a
+    tie), in order: the runs just before and after it first."""
+    naive = [i for i, name in enumerate(order) if name == "naive" and i != position]
+    return sorted(sorted(naive, key=lambda i: (abs(i - position), i))[:count])
 
 
 def measure_strategies(settings: BenchSettings, stream, monitor=None) -> dict:
     """(d): each strategy's training seconds per experience through ``stream``, relative to the
-    mean of the two naive runs around it (:func:`interleaved`).
+    median of the naive runs nearest it (:func:`interleaved`, :func:`nearest_naive`), per
+    experience.
 
     The spread of all naive runs is the run-to-run noise of the machine. ``monitor`` (a
     :class:`.load.LoadMonitor`) records the load of other processes during each run. Returns
@@ -103,8 +110,7 @@ def measure_strategies(settings: BenchSettings, stream, monitor=None) -> dict:
     for position, name in enumerate(order):
         if name == "naive":
             continue
-        before, after = nearest_naive(order, position)
-        baseline = [(a + b) / 2 for a, b in zip(seconds[before], seconds[after])]
+        baseline = [statistics.median(runs) for runs in zip(*(seconds[i] for i in nearest_naive(order, position)))]
         per_experience[name] = seconds[position]
         relative_per_experience[name] = [s / b for s, b in zip(seconds[position], baseline)]
     return {

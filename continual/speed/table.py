@@ -98,7 +98,7 @@ def _relative_cost_lines(r: dict) -> list[str]:
     runs = r.get("naive_runs") or []
     if len(runs) >= 2:
         lines.append(f"{'naive, run-to-run noise':<30} up to {r['naive_noise']:.0%} over {len(runs)} runs "
-                     "(each strategy against the mean of the naive runs just before and after it)")
+                     "(each strategy against the median of the 3 naive runs nearest it)")
     return lines
 
 
