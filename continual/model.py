@@ -88,7 +88,10 @@ class TextEncoder(nn.Module):
     consecutive parts, each run through the encoder cut to its own longest text: a replayed batch
     joins a length bucket of current texts with one of memory texts, and as one tensor both would
     be padded to the longer of the two. The outputs are the same functions of each row (padding
-    is masked), so the loss is the same; only dropout draws its masks over other shapes.
+    is masked), so the loss is the same; only dropout draws its masks over other shapes. The word
+    embeddings of all parts come from one lookup of the whole batch (:meth:`_part_words`): each
+    lookup's backward writes a gradient as large as the whole vocabulary table (45 MB for
+    MiniLM), so one per part would cost a table-sized gradient and its sum per extra part.
     """
 
     def __init__(self, encoder: nn.Module, pooling: str = "mean", precision: str = "fp32"):
@@ -104,11 +107,11 @@ class TextEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pieces = self._pieces(x)
         if len(pieces) > 1:
-            return torch.cat([self._pooled(piece) for piece in pieces])
+            return torch.cat([self._pooled(piece, words) for piece, words in zip(pieces, self._part_words(x, pieces))])
         return self._pooled(x)
 
-    def _pooled(self, x: torch.Tensor) -> torch.Tensor:
-        hidden, attention_mask = self.token_states(x)
+    def _pooled(self, x: torch.Tensor, words: Optional[torch.Tensor] = None) -> torch.Tensor:
+        hidden, attention_mask = self.token_states(x, words)
         if self.pooling == "cls":
             return hidden[:, 0]
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
@@ -122,14 +125,27 @@ class TextEncoder(nn.Module):
             return (x,)
         return x.split(parts)
 
-    def token_states(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _part_words(self, x: torch.Tensor, pieces) -> list:
+        """Each piece's word embeddings [rows, L, hidden], cut from one lookup of the whole batch;
+        ``None`` for each where the encoder's input embeddings are not a plain ``nn.Embedding``
+        (a LoRA-adapted table, say): those pieces look up their own."""
+        get = getattr(self.encoder, "get_input_embeddings", None)
+        table = get() if get is not None else None
+        if not isinstance(table, nn.Embedding):
+            return [None] * len(pieces)
+        return list(table(trim_to_longest(x)[0]).split([len(piece) for piece in pieces]))
+
+    def token_states(self, x: torch.Tensor, words: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The encoder's last hidden states [B, L', hidden] of the batch cut to its longest text,
-        in fp32, and the attention mask [B, L']."""
+        in fp32, and the attention mask [B, L']. ``words``: the batch's word embeddings, already
+        looked up (:meth:`_part_words`), passed as ``inputs_embeds`` in place of the ids."""
         input_ids, attention_mask = trim_to_longest(x)
+        inputs = ({"input_ids": input_ids} if words is None
+                  else {"inputs_embeds": words[:, :input_ids.shape[1]]})
         # bf16 autocast covers the encoder only; pooled features go back to fp32 for the heads
         with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16,
                             enabled=self.precision == "bf16"):
-            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            hidden = self.encoder(**inputs, attention_mask=attention_mask).last_hidden_state
         hidden = hidden.float()
         # a prompt-tuned encoder returns its virtual tokens first: pool over the text's own
         return hidden[:, hidden.shape[1] - attention_mask.shape[1]:], attention_mask
@@ -147,7 +163,7 @@ class TokenEncoder(TextEncoder):
         pieces = self._pieces(x)
         if len(pieces) == 1:
             return self.token_states(x)[0]
-        states = [self.token_states(piece)[0] for piece in pieces]
+        states = [self.token_states(piece, words)[0] for piece, words in zip(pieces, self._part_words(x, pieces))]
         longest = max(h.shape[1] for h in states)
         return torch.cat([nn.functional.pad(h, (0, 0, 0, longest - h.shape[1])) for h in states])
 

@@ -27,8 +27,14 @@ class EncoderWidths:
 
     def __init__(self, model):
         self.calls = []
-        self.handle = model.features.encoder.register_forward_pre_hook(
-            lambda module, args, kwargs: self.calls.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True)
+        self.looked_up = []  # (rows, positions) of each word lookup
+        self.handle = model.features.encoder.register_forward_pre_hook(self._called, with_kwargs=True)
+        self.lookups = model.features.encoder.get_input_embeddings().register_forward_hook(
+            lambda module, args, output: self.looked_up.append(tuple(args[0].shape)))
+
+    def _called(self, module, args, kwargs):
+        given = kwargs["input_ids"] if kwargs.get("input_ids") is not None else kwargs["inputs_embeds"]
+        self.calls.append(tuple(given.shape[:2]))
 
 
 @pytest.mark.parametrize("task_type", ["single-label", "token"])
@@ -47,6 +53,8 @@ def test_parts_give_the_whole_batchs_outputs_each_at_its_own_length(tiny_model_d
     longest = int(lengths.max())
     assert widths.calls == [(6, longest), (4, int(lengths[:4].max())), (2, int(lengths[4:].max())), (6, longest)]
     assert widths.calls[1][1] < widths.calls[0][1]  # the short part really is run shorter
+    # the parted forward looks its words up once, for the whole batch
+    assert widths.looked_up == [(6, longest), (6, longest), (6, longest)]
     assert parted.shape == whole.shape
     if task_type == "token":  # per-token features: the real positions (padding is never read)
         real = x[:, 1, :longest].bool()
@@ -152,3 +160,59 @@ def test_multi_head_outputs_of_all_tasks_come_from_one_encoder_pass(tiny_model_d
     with torch.no_grad():
         for task, output in together.items():
             torch.testing.assert_close(output, model.forward_single_task(x, task))
+
+
+@pytest.mark.parametrize("task_type", ["single-label", "token"])
+def test_one_word_lookup_for_all_parts_gives_the_per_part_lookups_outputs_and_gradients(
+        tiny_model_dir, task_type, monkeypatch):
+    """The parts' word embeddings cut from one lookup of the whole batch: the same outputs, bit
+    for bit, as each part looking up its own, and the same gradients (the table's rows summed in
+    another order: equal to float rounding)."""
+    encoder, tokenizer = load_encoder_and_tokenizer(tiny_model_dir)
+    model = build_model(encoder, head="incremental", n_classes=3, pooling="mean", task_type=task_type,
+                        experience_classes=[[0, 1]]).eval()
+    x = torch.cat([_packed(tokenizer, SHORT), _packed(tokenizer, LONG)])
+    parts = [len(SHORT), len(LONG)]
+
+    def run():
+        model.zero_grad()
+        with in_parts(model, parts):
+            out = model.features(x)
+        out.pow(2).sum().backward()
+        return out.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    widths = EncoderWidths(model)
+    shared, shared_grads = run()
+    assert len(widths.looked_up) == 1
+    monkeypatch.setattr(type(model.features), "_part_words", lambda self, x, pieces: [None] * len(pieces))
+    widths.looked_up = []
+    own, own_grads = run()
+    assert len(widths.looked_up) == len(parts)
+    assert torch.equal(shared, own)
+    assert shared_grads.keys() == own_grads.keys()
+    table = "features.encoder." + next(n for n, m in model.features.encoder.named_modules()
+                                       if m is model.features.encoder.get_input_embeddings()) + ".weight"
+    assert shared_grads[table].abs().sum() > 0
+    for name in own_grads:
+        torch.testing.assert_close(shared_grads[name], own_grads[name], atol=1e-6, rtol=1e-5)
+
+
+def test_parts_look_their_own_words_up_where_the_table_is_not_a_plain_embedding(tiny_model_dir, monkeypatch):
+    """An encoder whose input embeddings are wrapped (a LoRA-adapted table, say) gets ids, part by part."""
+    encoder, tokenizer = load_encoder_and_tokenizer(tiny_model_dir)
+    model = build_model(encoder, head="fixed", n_classes=3, pooling="mean").eval()
+    x = torch.cat([_packed(tokenizer, SHORT), _packed(tokenizer, LONG)])
+
+    class Wrapped(torch.nn.Module):
+        def __init__(self, table):
+            super().__init__()
+            self.table = table
+
+    monkeypatch.setattr(model.features.encoder, "get_input_embeddings",
+                        lambda: Wrapped(model.features.encoder.embeddings.word_embeddings))
+    seen = []
+    model.features.encoder.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append(kwargs.get("input_ids") is not None), with_kwargs=True)
+    with torch.no_grad(), in_parts(model, [len(SHORT), len(LONG)]):
+        model.features(x)
+    assert seen == [True, True]
