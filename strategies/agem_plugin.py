@@ -6,6 +6,7 @@ Avalanche).
 from __future__ import annotations
 
 import torch
+from avalanche.benchmarks.utils.data_loader import GroupBalancedInfiniteDataLoader
 from avalanche.models.utils import avalanche_forward
 from avalanche.training.plugins import AGEMPlugin
 
@@ -29,12 +30,28 @@ class TextAGEMPlugin(AGEMPlugin):
     The memory sample (a uniform draw, of every length) runs sorted by length in groups, each cut
     to its own longest text (:func:`streams.batching.length_groups`), rather than padded to the
     longest text of the draw: the same mean loss over the same examples.
+
+    Each step's sample is drawn at random, as the paper's algorithm (and Avalanche's docstring)
+    has it: Avalanche's loader reads every buffer in its stored order, so with 64 examples per
+    experience and samples of 32 the reference gradient alternated between the same two fixed
+    halves of the memory for the whole experience. Here the loader shuffles each buffer anew on
+    every pass over it (samples without replacement within a pass), with a generator drawn from
+    torch's global RNG at the start of each experience, which the run reseeds.
     """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.reference: list = []  # per parameter: its reference gradient or None
         self.reference_square = 0.0
+
+    def before_training_exp(self, strategy, **kwargs):
+        if not self.buffers:
+            return
+        generator = torch.Generator().manual_seed(int(torch.randint(2**31 - 1, (1,)).item()))
+        self.buffer_dataloader = GroupBalancedInfiniteDataLoader(
+            self.buffers, batch_size=self.sample_size // len(self.buffers), num_workers=0, pin_memory=False,
+            persistent_workers=False, shuffle=True, generator=generator)
+        self.buffer_dliter = iter(self.buffer_dataloader)
 
     def before_training_iteration(self, strategy, **kwargs):
         if len(self.buffers) == 0:
