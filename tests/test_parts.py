@@ -162,13 +162,28 @@ def test_multi_head_outputs_of_all_tasks_come_from_one_encoder_pass(tiny_model_d
             torch.testing.assert_close(output, model.forward_single_task(x, task))
 
 
-@pytest.mark.parametrize("task_type", ["single-label", "token"])
+def _peft(method):
+    """A peft wrapper of the kinds that compose with replay and A-GEM (``replay+lora``, say)."""
+    from peft import LoraConfig, PrefixTuningConfig, PromptTuningConfig, TaskType, get_peft_model
+
+    config = {"prompt-tuning": lambda: PromptTuningConfig(task_type=TaskType.FEATURE_EXTRACTION, num_virtual_tokens=3),
+              "prefix-tuning": lambda: PrefixTuningConfig(task_type=TaskType.FEATURE_EXTRACTION, num_virtual_tokens=3),
+              "lora": lambda: LoraConfig(r=2, target_modules=["query", "value"])}[method]()
+    return lambda encoder: get_peft_model(encoder, config)
+
+
+@pytest.mark.parametrize("task_type, wrapper", [("single-label", None), ("token", None), ("single-label", "lora"),
+                                                ("single-label", "prompt-tuning"), ("token", "prefix-tuning")])
 def test_one_word_lookup_for_all_parts_gives_the_per_part_lookups_outputs_and_gradients(
-        tiny_model_dir, task_type, monkeypatch):
+        tiny_model_dir, task_type, wrapper, monkeypatch):
     """The parts' word embeddings cut from one lookup of the whole batch: the same outputs, bit
     for bit, as each part looking up its own, and the same gradients (the table's rows summed in
-    another order: equal to float rounding)."""
+    another order: equal to float rounding), on a plain encoder and on the peft wrappers that
+    compose with the replaying strategies."""
     encoder, tokenizer = load_encoder_and_tokenizer(tiny_model_dir)
+    if wrapper:
+        torch.manual_seed(0)
+        encoder = _peft(wrapper)(encoder)
     model = build_model(encoder, head="incremental", n_classes=3, pooling="mean", task_type=task_type,
                         experience_classes=[[0, 1]]).eval()
     x = torch.cat([_packed(tokenizer, SHORT), _packed(tokenizer, LONG)])
@@ -192,7 +207,11 @@ def test_one_word_lookup_for_all_parts_gives_the_per_part_lookups_outputs_and_gr
     assert shared_grads.keys() == own_grads.keys()
     table = "features.encoder." + next(n for n, m in model.features.encoder.named_modules()
                                        if m is model.features.encoder.get_input_embeddings()) + ".weight"
-    assert shared_grads[table].abs().sum() > 0
+    if wrapper is None:
+        assert shared_grads[table].abs().sum() > 0
+    else:
+        assert table not in shared_grads  # peft freezes the table
+    assert shared_grads.keys() - {table}  # gradients reach the encoder's trained tensors
     for name in own_grads:
         torch.testing.assert_close(shared_grads[name], own_grads[name], atol=1e-6, rtol=1e-5)
 
