@@ -33,8 +33,8 @@ class TextAGEMPlugin(AGEMPlugin):
 
     Each step's sample is drawn at random, as the paper's algorithm (and Avalanche's docstring)
     has it: Avalanche's loader reads every buffer in its stored order, so with 64 examples per
-    experience and samples of 32 the reference gradient alternated between the same two fixed
-    halves of the memory for the whole experience. Here the loader shuffles each buffer anew on
+    experience and samples of 32 its reference gradient alternates between the same two fixed
+    halves of the memory for a whole experience. Here the loader shuffles each buffer anew on
     every pass over it (samples without replacement within a pass), with a generator drawn from
     torch's global RNG at the start of each experience, which the run reseeds.
     """
