@@ -35,6 +35,13 @@ from .errors import ArgumentParser, UserError
 DEFAULT_SEEDS = "10,11"
 #: Validation texts per class when --val-per-class is not given: enough to score an experience.
 DEFAULT_VAL_PER_CLASS = 20
+#: how the winner is chosen from the ranked trials (--select)
+SELECTIONS = {
+    "best": "best mean over the tuning seeds",
+    "one-se": "the first setting in grid order whose mean is within one standard error of the best mean "
+              "(the one-standard-error rule: Breiman et al. 1984; Hastie, Tibshirani & Friedman, The "
+              "Elements of Statistical Learning, 7.10), the grid listing a cost knob's values cheapest first",
+}
 #: metric -> True when larger is better; each is a key of metrics.json.
 METRICS = {"average_accuracy": True, "average_incremental_accuracy": True, "learning_accuracy": True,
            "min_learning_accuracy": True, "forgetting": False, "bwt": True, "macro_f1": True}
@@ -56,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
                    f"from the seeds you report (default: {DEFAULT_SEEDS})")
     p.add_argument("--metric", default="average_accuracy", choices=sorted(METRICS),
                    help="what ranks the settings, computed on the validation accuracy matrix (default: average_accuracy)")
+    p.add_argument("--select", default="best", choices=sorted(SELECTIONS),
+                   help="best: the best mean over the tuning seeds (default); one-se: the first setting in grid "
+                   "order within one standard error of the best mean, for a cost knob listed cheapest first "
+                   "(fisher_samples=128,256,512): the cheapest setting that validation cannot tell from the best")
     p.add_argument("--out", default="results/tuning", help="folder of the tuning files and trial runs (default: results/tuning)")
     p.add_argument("--config", default=None, help="YAML file with sections stream, model, training, strategies and grid "
                    "(a mapping of key to list of values); flags given on the command line win")
@@ -145,6 +156,7 @@ class Plan:
     strategy_params: dict
     control: RunControl
     options: Any = None  # how the trials run (executor.ExecutorOptions); None: one after another
+    select: str = "best"  # a key of SELECTIONS
 
     def config(self, values: dict[str, Any], seed: int, out: str) -> ExperimentConfig:
         """The run configuration of one trial and seed: scored on validation splits only."""
@@ -197,8 +209,11 @@ def build_plan(argv: Optional[Sequence[str]] = None) -> Plan:
     if sections["stream"].get("val_per_class") == 0:
         raise UserError("--val-per-class 0 leaves nothing to score: tuning needs a validation split (default 20)")
     space = parse_grid(args.grid, grid, components)
-    plan = Plan(strategy, components, space, _int_list("--seed", args.seed), args.metric, args.out,
-                sections, strategy_params, RunControl(**given_flags(args, "control")), options_from_args(args))
+    seeds = _int_list("--seed", args.seed)
+    if args.select == "one-se" and len(seeds) < 2:
+        raise UserError("--select one-se needs a standard error: give two tuning seeds or more (--seed 10,11)")
+    plan = Plan(strategy, components, space, seeds, args.metric, args.out, sections, strategy_params,
+                RunControl(**given_flags(args, "control")), options_from_args(args), select=args.select)
     plan.config(space.trials()[0], plan.seeds[0], args.out)  # every section value checked now
     return plan
 
@@ -271,6 +286,20 @@ def rank(plan: Plan, rows: list[dict]) -> list[dict]:
     return sorted(trials, key=lambda t: float("inf") if t["mean"] is None else -sign * t["mean"])
 
 
+def choose(plan: Plan, ranked: list[dict]) -> dict:
+    """The winner among ``ranked`` (best first) by ``plan.select``: the best mean, or the first
+    setting in grid order whose mean is within one standard error (the best setting's standard
+    deviation over the tuning seeds over the square root of their number) of the best."""
+    best = ranked[0]
+    if plan.select == "best" or best["mean"] is None:
+        return best
+    margin = (best["std"] or 0.0) / len(best["scores"]) ** 0.5
+    sign = 1 if METRICS[plan.metric] else -1
+    order = {trial_id(values): i for i, values in enumerate(plan.space.trials())}
+    close = [t for t in ranked if t["mean"] is not None and sign * (best["mean"] - t["mean"]) <= margin]
+    return min(close, key=lambda t: order[t["trial"]])
+
+
 def _plain(value: Any) -> Any:
     """A grid value as YAML and JSON write it: numbers as numbers."""
     if isinstance(value, str):
@@ -295,7 +324,8 @@ def best_yaml(plan: Plan, winner: dict, stream_name: str) -> str:
             data.setdefault(prefix, {})[name] = value
         else:
             data.setdefault("strategies", {}).setdefault(prefix, {})[name] = value
-    header = (f"# {plan.strategy} on {stream_name}: the best of {len(plan.space.trials())} settings by validation "
+    how = "the best" if plan.select == "best" else "by the one-standard-error rule, the first in grid order"
+    header = (f"# {plan.strategy} on {stream_name}: {how} of {len(plan.space.trials())} settings by validation "
               f"{plan.metric}\n# (mean {winner['mean']:.4f} over tuning seeds {', '.join(map(str, plan.seeds))}); "
               "see tuning.json. Use: python -m continual.run --config best.yaml\n")
     return header + yaml.safe_dump(data, sort_keys=False)
@@ -309,10 +339,10 @@ def write_tuning(plan: Plan, stream_name: str, rows: list[dict]) -> Path:
 
     root = Path(plan.out) / stream_name / plan.strategy
     ranked = rank(plan, rows)
-    winner = ranked[0]
-    if winner["mean"] is None:
+    if ranked[0]["mean"] is None:
         raise UserError(f"no trial has a value of {plan.metric} (for example, forgetting of a one-experience stream): "
                         "choose another --metric")
+    winner = choose(plan, ranked)
     atomic_write(root / "tuning.csv", lambda h: pd.DataFrame(rows).to_csv(h, index=False))
     stream = plan.sections["stream"]
     write_json(root / "tuning.json", {
@@ -321,7 +351,7 @@ def write_tuning(plan: Plan, stream_name: str, rows: list[dict]) -> Path:
         "fixed": {"sections": plan.sections, "strategies": plan.strategy_params},
         "protocol": {"scored_on": "validation", "val_per_class": stream.get("val_per_class", DEFAULT_VAL_PER_CLASS),
                      "split_seed": stream.get("split_seed", 0), "seeds": plan.seeds, "metric": plan.metric,
-                     "larger_is_better": METRICS[plan.metric], "selection": "best mean over the tuning seeds"},
+                     "larger_is_better": METRICS[plan.metric], "selection": SELECTIONS[plan.select]},
         "trials": ranked, "winner": winner,
     })
     atomic_write(root / "best.yaml", lambda h: h.write(best_yaml(plan, winner, stream_name)))
@@ -336,11 +366,14 @@ def command(argv: Sequence[str]) -> int:
         print(str(failure).rstrip(), file=sys.stderr)
         return 1
     root = write_tuning(plan, stream_name, rows)
-    for trial in rank(plan, rows):
+    ranked = rank(plan, rows)
+    winner = choose(plan, ranked)
+    for trial in ranked:
         values = ", ".join(f"{k}={v}" for k, v in trial["values"].items())
         shown = "n/a" if trial["mean"] is None else f"{trial['mean']:.4f}"
         spread = "" if trial["std"] is None else f" ± {trial['std']:.4f}"
-        print(f"{shown}{spread}  {values}")
+        mark = "  <- chosen" if trial is winner and plan.select != "best" else ""
+        print(f"{shown}{spread}  {values}{mark}")
     print(f"wrote {root / 'tuning.csv'}, tuning.json and best.yaml", file=sys.stderr)
     return 0
 

@@ -126,6 +126,49 @@ def test_best_yaml_is_a_run_config(tmp_path):
     assert configs[0].training.lr == 0.001 and configs[0].strategy_params == {"ewc": {"lambda": "100.0"}}
 
 
+def _scored(plan, scores_by_value: dict) -> list[dict]:
+    from continual.tune import trial_id
+
+    key = plan.space.keys[0]
+    return [{"trial": trial_id({key: value}), key: value, "seed": seed, plan.metric: score}
+            for value, scores in scores_by_value.items() for seed, score in zip(plan.seeds, scores)]
+
+
+def test_the_one_standard_error_rule_takes_the_first_grid_setting_within_one_se_of_the_best(tmp_path):
+    from continual.tune import build_plan, write_tuning
+
+    argv = ["--strategy", "ewc", "--grid", "ewc.fisher_samples=128,256,512,0", "--out", str(tmp_path)]
+    # best: 512 at 0.40 with scores 0.39, 0.41 (std 0.01414, standard error 0.01); 256 lies 0.009
+    # below it, 128 0.02 below
+    scores = {"128": [0.37, 0.39], "256": [0.39, 0.392], "512": [0.39, 0.41], "0": [0.395, 0.40]}
+    plan = build_plan([*argv, "--select", "one-se"])
+    root = write_tuning(plan, "s", _scored(plan, scores))
+    record = json.loads((root / "tuning.json").read_text())
+    assert record["winner"]["values"] == {"ewc.fisher_samples": 256}
+    assert record["trials"][0]["values"] == {"ewc.fisher_samples": 512}  # the ranking stays best first
+    assert "one-standard-error" in record["protocol"]["selection"]
+    assert yaml.safe_load((root / "best.yaml").read_text()) == {"strategies": {"ewc": {"fisher_samples": 256}}}
+    # a wider spread of the best widens the margin to 128; the default keeps the best mean
+    wide = write_tuning(plan, "s", _scored(plan, {**scores, "512": [0.37, 0.43]}))
+    assert json.loads((wide / "tuning.json").read_text())["winner"]["values"] == {"ewc.fisher_samples": 128}
+    best = build_plan(argv)
+    assert json.loads((write_tuning(best, "s", _scored(best, scores)) / "tuning.json").read_text())["winner"]["values"] == {
+        "ewc.fisher_samples": 512}
+
+
+def test_the_one_standard_error_rule_reads_smaller_as_better_for_a_loss_metric(tmp_path):
+    from continual.tune import build_plan, write_tuning
+
+    plan = build_plan(["--strategy", "ewc", "--grid", "ewc.lambda=1,10", "--metric", "forgetting",
+                       "--select", "one-se", "--out", str(tmp_path)])
+    rows = _scored(plan, {"1": [0.32, 0.32], "10": [0.29, 0.31]})  # best 0.30, standard error 0.01
+    assert json.loads((write_tuning(plan, "s", rows) / "tuning.json").read_text())["winner"]["values"] == {
+        "ewc.lambda": 10}
+    rows = _scored(plan, {"1": [0.305, 0.305], "10": [0.29, 0.31]})
+    assert json.loads((write_tuning(plan, "s", rows) / "tuning.json").read_text())["winner"]["values"] == {
+        "ewc.lambda": 1}
+
+
 @pytest.mark.parametrize("extra, needle", [
     (["--grid", "nonsense.key=1,2"], "is not a strategy or a config section"),
     (["--grid", "lwf.alpha=1,2"], "not a component of --strategy"),
@@ -135,6 +178,7 @@ def test_best_yaml_is_a_run_config(tmp_path):
     (["--grid", "ewc.lambda=1", "--val-per-class", "0"], "leaves nothing to score"),
     (["--grid", "ewc.lambda=1", "--early-stopping"], "tune without it"),
     ([], "nothing to tune"),
+    (["--grid", "ewc.lambda=1,2", "--select", "one-se", "--seed", "10"], "needs a standard error"),
 ])
 def test_bad_tuning_input_is_one_line_exit_2(extra, needle, tmp_path, capsys):
     assert tune_main(["--strategy", "ewc", "--out", str(tmp_path), *extra]) == 2
