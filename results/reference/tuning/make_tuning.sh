@@ -47,6 +47,16 @@ tune --strategy lwf --grid lwf.alpha=1,2,4 --grid lwf.temperature=1,2
 # LwF, past the first grid's edge (alpha 4, T 1 won): stronger distillation at T = 1.
 tune --strategy lwf --grid lwf.alpha=8,16 --grid lwf.temperature=1 --out "$OUT/lwf-fine"
 tune --strategy online-ewc --grid online-ewc.lambda=100000,1000000,10000000 --grid online-ewc.decay=0.9,1.0
+# The importance passes' sample (EWC's and online EWC's fisher_samples, MAS's importance_samples):
+#    a cost knob, listed cheapest first (0 = all of an experience's 800-1 000 texts) and chosen by
+#    the one-standard-error rule, at each method's validated strength; two one-thread runs at a
+#    time, as their tuning.csv was made.
+for method in ewc online-ewc; do
+  tune --jobs 2 --cpus-per-run 1 --strategy $method --grid $method.fisher_samples=128,256,512,0 --select one-se \
+       --out "$OUT/$method-samples"
+done
+tune --jobs 2 --cpus-per-run 1 --strategy mas --grid mas.importance_samples=128,256,512,0 --select one-se \
+     --out "$OUT/mas-samples"
 # DER++: Buzzega et al. search alpha in 0.1..1 and beta in 0.5..1.
 tune --strategy der --grid der.alpha=0.1,0.5 --grid der.beta=0.5,1.0
 # DER++, past the first grid's corner (alpha 0.5, beta 1.0 won): alpha 1, the top of the paper's range.
