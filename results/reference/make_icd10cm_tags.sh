@@ -6,6 +6,8 @@
 # EWC takes the lambda validated on this stream (results/reference/tuning/icd10cm-tags/ewc/ and
 # ewc-fine/: 1e4 among 1e3..1e6): a tagger's Fisher sums the log-likelihood of every tagged word
 # of a sentence, so the default validated on single-label icd10cm-chapters (1e6) stops it learning.
+# Its Fisher sample, validated at that lambda on this stream too (tuning/ewc-samples/icd10cm-tags/:
+# 128 by the one-standard-error rule, 512 being all of an experience here), is the default, 128.
 # Two runs at a time with one thread each; resumable.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -119,3 +119,11 @@ pair --stream icd10cm-blocks --strategy prompt-tuning-per-task --grid training.l
 #    icd10cm-tags, by the same criterion as the default budget (naive learns every experience).
 tune --stream icd10cm-tags --strategy naive --grid training.lr=0.0001,0.0003,0.001 --grid training.epochs=2,5 \
      --metric min_learning_accuracy
+# EWC's strength on this stream: a tagger's Fisher sums the log-likelihood of every tagged word of
+#    a sentence, so the class stream's 1e6 stops it learning; then below the grid's edge (1e4 won).
+tune --stream icd10cm-tags --strategy ewc --grid ewc.lambda=10000,100000,1000000
+tune --stream icd10cm-tags --strategy ewc --grid ewc.lambda=1000 --out "$OUT/ewc-fine"
+# Its Fisher sample at that strength, by the one-standard-error rule as on the class stream (an
+#    experience holds about 517 texts, so 512 reads nearly all of them).
+tune --jobs 2 --cpus-per-run 1 --stream icd10cm-tags --strategy ewc --set ewc.lambda=10000 \
+     --grid ewc.fisher_samples=128,256,512,0 --select one-se --out "$OUT/ewc-samples"
