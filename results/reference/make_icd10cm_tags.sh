@@ -7,7 +7,8 @@
 # ewc-fine/: 1e4 among 1e3..1e6): a tagger's Fisher sums the log-likelihood of every tagged word
 # of a sentence, so the default validated on single-label icd10cm-chapters (1e6) stops it learning.
 # Its Fisher sample, validated at that lambda on this stream too (tuning/ewc-samples/icd10cm-tags/:
-# 128 by the one-standard-error rule, 512 being all of an experience here), is the default, 128.
+# 128 by the one-standard-error rule; 512 reads all of a tuning experience's 496-499 texts), is the
+# default, 128.
 # Two runs at a time with one thread each; resumable.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
