@@ -57,6 +57,9 @@ for method in ewc online-ewc; do
 done
 tune --jobs 2 --cpus-per-run 1 --strategy mas --grid mas.importance_samples=128,256,512,0 --select one-se \
      --out "$OUT/mas-samples"
+# The margin of those three choices, checked on a third tuning seed (docs/reproducibility.md; not
+#    a default's source, so its record stays out of git): each grid above again with
+#    --seed 10,11,12 --out <a scratch folder>.
 # DER++: Buzzega et al. search alpha in 0.1..1 and beta in 0.5..1.
 tune --strategy der --grid der.alpha=0.1,0.5 --grid der.beta=0.5,1.0
 # DER++, past the first grid's corner (alpha 0.5, beta 1.0 won): alpha 1, the top of the paper's range.
